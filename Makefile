@@ -1,0 +1,53 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is
+# installed here: Python packages into .venv, npm packages into node_modules (the
+# browser client is copied to static/vendor/), Debian packages by scripts/system-deps.sh.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev vendor system-deps clean
+
+run: install vendor instance/secret_key
+	@GATEWAY_SECRET_KEY="$${GATEWAY_SECRET_KEY:-$$(cat instance/secret_key)}" $(PY) wsgi.py
+
+test: install-dev vendor system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PIP) install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+vendor: static/vendor/socket.io.min.js
+
+static/vendor/socket.io.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/socket.io-client/dist/socket.io.min.js node_modules/socket.io-client/dist/socket.io.min.js.map static/vendor/
+
+# A random secret for the embedded server, made once and kept out of git.
+instance/secret_key:
+	mkdir -p instance
+	umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
+
+system-deps:
+	scripts/system-deps.sh
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache

@@ -1,0 +1,51 @@
+"""Flask-Login integration: users, login and logout, and the ``users`` CLI."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_wtf import CSRFProtect
+
+from .models import User
+from .models import db
+
+__all__ = ["User", "create_demo_user", "db", "init_app", "login_manager"]
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to continue."
+csrf = CSRFProtect()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database, Flask-Login and CSRF protection; add the views and CLI."""
+    from . import cli
+    from . import views
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(cli.bp)
+
+
+def create_demo_user() -> str | None:
+    """Create the ``demo`` user when there are no users; return its new password."""
+    if db.session.execute(db.select(User.id).limit(1)).first() is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    user = User(name="demo")
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    return password

@@ -1,0 +1,73 @@
+"""Login and logout views."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from werkzeug.wrappers import Response
+
+from .forms import LoginForm
+from .models import User
+from .models import verify_dummy
+
+bp = Blueprint("auth", __name__)
+logger = logging.getLogger("auth")
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+        if current_user.is_authenticated:
+            return redirect(form.next.data or url_for("pages.index"))
+    error = None
+    if form.validate_on_submit():
+        user = User.by_name(form.name.data)
+        if user is None:
+            verify_dummy(form.password.data)
+        if user is not None and user.check_password(form.password.data) and user.is_active:
+            login_user(user)
+            logger.info("user %s logged in from %s", user.name, request.remote_addr)
+            return redirect(safe_next(form.next.data) or url_for("pages.index"))
+        logger.info("failed login for %r from %s", form.name.data[:64], request.remote_addr)
+        error = "Wrong name or password."
+    elif request.method == "POST":
+        error = "The form expired or was incomplete; please try again."
+    status = 401 if error else 200
+    return render_template("login.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    user_id, name = current_user.id, current_user.name
+    logout_user()
+    closed = current_app.extensions["gateway"].close_user(
+        str(user_id), "logged_out", "You logged out."
+    )
+    logger.info("user %s logged out; %d live session(s) closed", name, closed)
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,82 @@
+"""The realtime session gateway: authenticated server-side sessions over Socket.IO."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .bus import Target
+from .errors import GatewayError
+from .errors import SessionClosed
+from .extension import Gateway
+from .extensions import gateway
+from .extensions import socketio
+from .session import Event
+from .session import Session
+from .session import SessionState
+
+__all__ = [
+    "Event", "Gateway", "GatewayError", "Session", "SessionClosed", "SessionState",
+    "Target", "create_app", "gateway", "socketio",
+]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the gateway app: defaults, then ``GATEWAY_*`` environment, then ``config``."""
+    from . import config as settings_module
+    from . import http
+    from . import logs
+    from . import sockets  # noqa: F401  (registers the Socket.IO handlers)
+    from .apps import import_apps
+
+    import auth
+
+    settings = settings_module.load(overrides=config)
+    static = os.path.join(ROOT, "static")
+    app = Flask(__name__, static_folder=static,
+                template_folder=os.path.join(static, "pages"),
+                instance_path=os.path.join(ROOT, "instance"))
+    app.config.update(
+        GATEWAY=settings,
+        SECRET_KEY=settings["SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"]
+        or "sqlite:///" + os.path.join(app.instance_path, "gateway.db"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.config.from_prefixed_env()  # FLASK_* variables, as Flask documents
+    for key, value in (config or {}).items():
+        if not key.startswith("GATEWAY_"):
+            app.config[key] = value  # plain Flask settings a caller (a test) overrides
+    logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    auth.init_app(app)
+    origins = settings["ALLOWED_ORIGINS"]
+    socketio.init_app(
+        app,
+        async_mode=settings["ASYNC_MODE"],
+        # None is same-origin only; an empty list would turn the CORS check off.
+        cors_allowed_origins=origins or None,
+        # Events of one connection are handled inline, in arrival order.
+        async_handlers=False,
+        max_http_buffer_size=max(1_000_000, 2 * settings["MAX_EVENT_BYTES"]),
+        logger=False,
+        engineio_logger=False,
+    )
+    gateway.init_app(app, socketio)
+    app.register_blueprint(http.bp)
+    import_apps(settings["APPS"])
+    if settings["CREATE_TABLES"]:
+        with app.app_context():
+            auth.db.create_all()
+    return app

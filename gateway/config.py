@@ -1,0 +1,143 @@
+"""Configuration: every ``GATEWAY_*`` key, its default, and how it is read.
+
+Order of precedence: the defaults below, then environment variables, then the
+mapping a caller (usually a test) passes to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+#: Secret used to sign the login cookie. Required outside development.
+SECRET_KEY = "dev-insecure-secret-key"
+#: "development" allows the default secret key; anything else requires a real one.
+ENV = "production"
+#: SQLAlchemy URL of the user database; None means SQLite under ``instance/``.
+DATABASE_URL: str | None = None
+#: Message queue URL (``redis://...``); unset means one process.
+MESSAGE_QUEUE: str | None = None
+#: Origins allowed to open a Socket.IO connection. Empty: same origin only.
+ALLOWED_ORIGINS: list[str] = []
+#: How long a detached session waits for its client to come back.
+RESUME_SECONDS = 60.0
+#: Unacknowledged commands kept per session before it is closed as a slow consumer.
+REPLAY_LIMIT = 5000
+#: Largest accepted ``event`` payload, in bytes of JSON.
+MAX_EVENT_BYTES = 64 * 1024
+#: Sustained events per second per session (token bucket refill rate).
+EVENT_RATE = 50.0
+#: Burst size of the per-session event bucket.
+EVENT_BURST = 100
+#: Live (attached or detached) sessions one user may hold on this worker.
+MAX_SESSIONS_PER_USER = 20
+#: Modules imported at start-up that register session apps.
+APPS = [
+    "gateway.demos.hello",
+    "gateway.demos.echo",
+    "gateway.demos.chat",
+    "gateway.demos.progress",
+]
+#: Where ``python wsgi.py`` listens.
+HOST = "127.0.0.1"
+PORT = 5000
+#: Logging level name and format ("text" or "json").
+LOG_LEVEL = "INFO"
+LOG_FORMAT = "text"
+#: Flask-SocketIO async mode: "eventlet" (default) or "threading".
+ASYNC_MODE = "eventlet"
+#: Events a session app has not yet received, beyond which new ones are refused.
+INBOX_LIMIT = 1000
+#: Recent event results remembered per session for exactly-once handling.
+EVENT_MEMORY = 256
+#: Most commands sent in one ``commands`` message.
+MAX_BATCH = 256
+#: Create the database tables at start-up when missing.
+CREATE_TABLES = True
+
+_TYPES: dict[str, type] = {
+    "RESUME_SECONDS": float,
+    "REPLAY_LIMIT": int,
+    "MAX_EVENT_BYTES": int,
+    "EVENT_RATE": float,
+    "EVENT_BURST": int,
+    "MAX_SESSIONS_PER_USER": int,
+    "PORT": int,
+    "INBOX_LIMIT": int,
+    "EVENT_MEMORY": int,
+    "MAX_BATCH": int,
+    "CREATE_TABLES": bool,
+    "APPS": list,
+    "ALLOWED_ORIGINS": list,
+}
+
+KEYS = [
+    "SECRET_KEY", "ENV", "DATABASE_URL", "MESSAGE_QUEUE", "ALLOWED_ORIGINS",
+    "RESUME_SECONDS", "REPLAY_LIMIT", "MAX_EVENT_BYTES", "EVENT_RATE", "EVENT_BURST",
+    "MAX_SESSIONS_PER_USER", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
+    "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES",
+]
+
+
+def _convert(key: str, value: Any) -> Any:
+    kind = _TYPES.get(key)
+    if kind is None or not isinstance(value, str):
+        return value
+    try:
+        if kind is bool:
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        if kind is list:
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"GATEWAY_{key}={value!r} is not a valid {kind.__name__}."
+        ) from None
+
+
+def load(environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the ``GATEWAY_*`` settings: defaults, then environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    settings: dict[str, Any] = {}
+    for key in KEYS:
+        value = globals()[key]
+        settings[key] = list(value) if isinstance(value, list) else value
+        env_value = environ.get(f"GATEWAY_{key}")
+        if env_value is not None and env_value != "":
+            settings[key] = _convert(key, env_value)
+    for name, value in (overrides or {}).items():
+        if not name.startswith("GATEWAY_"):
+            continue  # a plain Flask setting, not ours
+        key = name[len("GATEWAY_"):]
+        if key not in settings:
+            raise ConfigError(f"Unknown setting {name}; see the table in the README.")
+        settings[key] = _convert(key, value)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Mapping[str, Any]) -> None:
+    """Fail early, saying what is wrong and how to fix it."""
+    if settings["ENV"] != "development" and settings["SECRET_KEY"] == SECRET_KEY:
+        raise ConfigError(
+            "GATEWAY_SECRET_KEY is missing: set it to a long random string "
+            "(or set GATEWAY_ENV=development to use the insecure default)."
+        )
+    if settings["ASYNC_MODE"] not in ("eventlet", "threading", "gevent"):
+        raise ConfigError(
+            "GATEWAY_ASYNC_MODE must be one of eventlet, threading, gevent."
+        )
+    if settings["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError("GATEWAY_LOG_FORMAT must be 'text' or 'json'.")
+    for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER",
+                "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST"):
+        if settings[key] < 1:
+            raise ConfigError(f"GATEWAY_{key} must be at least 1.")
+    if settings["RESUME_SECONDS"] < 0 or settings["EVENT_RATE"] <= 0:
+        raise ConfigError(
+            "GATEWAY_RESUME_SECONDS must be >= 0 and GATEWAY_EVENT_RATE > 0."
+        )

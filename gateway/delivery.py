@@ -1,0 +1,117 @@
+"""Sequencing, replay buffer and exactly-once bookkeeping of one session (no IO).
+
+Not thread-safe on their own: :class:`gateway.session.Session` guards them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ProtocolError
+from .errors import ReplayOverflow
+
+Command = dict[str, Any]  # {"seq": N, "name": STR, "args": OBJ}
+
+
+class CommandStream:
+    """Numbers a session's commands 1, 2, 3, ... and keeps the unacknowledged ones."""
+
+    def __init__(self, replay_limit: int) -> None:
+        self.replay_limit = replay_limit
+        self.last_seq = 0  # seq of the newest command
+        self.acked = 0  # every command with seq <= acked was applied by the client
+        self._unacked: deque[Command] = deque()  # seq ascending, acked < seq <= last_seq
+
+    def __len__(self) -> int:
+        return len(self._unacked)
+
+    def push(self, name: str, args: dict[str, Any]) -> Command:
+        """Give the next seq to a command and keep it until it is acknowledged."""
+        if len(self._unacked) >= self.replay_limit:
+            raise ReplayOverflow(
+                f"{len(self._unacked)} commands are unacknowledged "
+                f"(GATEWAY_REPLAY_LIMIT is {self.replay_limit})."
+            )
+        self.last_seq += 1
+        command = {"seq": self.last_seq, "name": name, "args": args}
+        self._unacked.append(command)
+        return command
+
+    def ack(self, seq: int) -> int:
+        """Drop every command with seq <= ``seq``; return how many were dropped."""
+        if seq > self.last_seq:
+            raise ProtocolError(
+                f"Ack for seq {seq}, but the newest command sent is {self.last_seq}."
+            )
+        dropped = 0
+        while self._unacked and self._unacked[0]["seq"] <= seq:
+            self._unacked.popleft()
+            dropped += 1
+        self.acked = max(self.acked, seq)
+        return dropped
+
+    def can_resume_from(self, last_seq: int) -> bool:
+        """Whether every command after ``last_seq`` is still here to be replayed."""
+        return self.acked <= last_seq <= self.last_seq
+
+    def replay_after(self, last_seq: int) -> list[Command]:
+        """Acknowledge up to ``last_seq`` and return the commands after it, in order."""
+        if not self.can_resume_from(last_seq):
+            raise ProtocolError(f"Cannot replay from seq {last_seq}.")
+        self.ack(last_seq)
+        return list(self._unacked)
+
+
+_MISSING = object()
+
+
+class EventLedger:
+    """Remembers the acks of a session's recent events so a resent id is not run twice."""
+
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
+        self.highest = 0  # highest event id handled
+        self._acks: OrderedDict[int, dict[str, Any]] = OrderedDict()  # id -> ack, oldest first
+
+    def recall(self, event_id: int) -> dict[str, Any] | None:
+        """The stored ack of an event already handled, or None if it is new."""
+        ack = self._acks.get(event_id, _MISSING)
+        if ack is not _MISSING:
+            return ack  # type: ignore[return-value]
+        if event_id <= self.highest and self._acks and event_id < next(iter(self._acks)):
+            raise ProtocolError(
+                f"Event {event_id} was handled too long ago to answer again."
+            )
+        return None
+
+    def record(self, event_id: int, ack: dict[str, Any]) -> None:
+        self._acks[event_id] = ack
+        self._acks.move_to_end(event_id)
+        self.highest = max(self.highest, event_id)
+        while len(self._acks) > self.memory:
+            self._acks.popitem(last=False)
+
+
+class TokenBucket:
+    """Allows ``rate`` actions a second on average, in bursts of up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

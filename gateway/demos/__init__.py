@@ -1,0 +1,1 @@
+"""Demo session apps a newcomer can try at once (``GATEWAY_APPS`` imports them)."""

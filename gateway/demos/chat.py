@@ -1,0 +1,29 @@
+"""``chat``: everyone in the ``lobby`` topic sees what anyone says."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway import GatewayError
+from gateway import Session
+from gateway import gateway
+
+TOPIC = "lobby"
+MAX_TEXT = 2000
+
+
+@gateway.app("chat", keep_open=True, title="Chat",
+             description="A shared room: every open chat tab sees every message.")
+def start(session: Session) -> None:
+    session.join(TOPIC)
+    session.send("output", kind="text", content=f"You joined #{TOPIC} as {session.user.name}.")
+
+
+@gateway.on("chat.say", app="chat")
+def say(session: Session, data: Any) -> int:
+    text = data.get("text") if isinstance(data, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        raise GatewayError('chat.say needs {"text": a non-empty string}.', code="bad_request")
+    return gateway.send("chat.message", {"user": session.user.name, "text": text[:MAX_TEXT],
+                                         "at": time.time()}, topic=TOPIC)

@@ -1,0 +1,23 @@
+"""``echo``: answers every ``echo`` event with the same text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import GatewayError
+from gateway import Session
+from gateway import gateway
+
+
+@gateway.app("echo", keep_open=True, title="Echo",
+             description="Sends back whatever you type.")
+def start(session: Session) -> None:
+    session.send("output", kind="text", content="Type something: it comes straight back.")
+
+
+@gateway.on("echo", app="echo")
+def echo(session: Session, data: Any) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        raise GatewayError('echo needs {"text": STRING}.', code="bad_request")
+    session.send("output", kind="text", content=data["text"])
+    return data["text"]

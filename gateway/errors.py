@@ -1,0 +1,75 @@
+"""The gateway's exceptions and the one error payload shape used everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Connect refusals (CONNECT_ERROR message and data.code).
+UNAUTHORIZED = "unauthorized"
+UNKNOWN_APP = "unknown_app"
+TOO_MANY_SESSIONS = "too_many_sessions"
+BAD_REQUEST = "bad_request"
+
+# Event ack errors.
+UNKNOWN_EVENT = "unknown_event"
+RATE_LIMITED = "rate_limited"
+TOO_LARGE = "too_large"
+INTERNAL_ERROR = "internal_error"
+SESSION_CLOSED = "session_closed"
+
+EVENT_ERROR_CODES = frozenset(
+    {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED}
+)
+
+
+def error_payload(code: str, message: str) -> dict[str, Any]:
+    """The error shape of acks, refusals and HTTP errors: ``{"code", "message"}``."""
+    return {"code": code, "message": message}
+
+
+class GatewayError(Exception):
+    """Base of the gateway's own errors; carries a protocol error code."""
+
+    code = INTERNAL_ERROR
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+    def payload(self) -> dict[str, Any]:
+        return error_payload(self.code, self.message)
+
+
+class ConfigError(GatewayError):
+    """A setting is missing or invalid; raised before the server starts."""
+
+
+class ProtocolError(GatewayError):
+    """A client message does not follow protocol v1."""
+
+    code = BAD_REQUEST
+
+
+class SessionClosed(GatewayError):
+    """The session is closed: raised in the app's blocking calls and on send."""
+
+    code = SESSION_CLOSED
+
+    def __init__(self, reason: str = "closed", message: str | None = None) -> None:
+        super().__init__(message or f"The session is closed ({reason}).")
+        self.reason = reason
+
+
+class ReplayOverflow(GatewayError):
+    """More unacknowledged commands than the replay limit allows."""
+
+    code = "slow_consumer"
+
+
+class IllegalTransition(RuntimeError):
+    """A session lifecycle transition that the state machine does not allow."""

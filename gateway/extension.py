@@ -1,0 +1,125 @@
+"""The ``Gateway`` Flask extension: session apps, and sending to sessions from anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from flask import current_app
+from flask_socketio import SocketIO
+
+from .apps import AppCatalog
+from .apps import EventHandler
+from .apps import MainFunction
+from .bus import Target
+from .hub import Hub
+from .registry import SessionRegistry
+
+
+class _SocketIOTransport:
+    """Reaches connections through the Socket.IO server."""
+
+    def __init__(self, socketio: SocketIO) -> None:
+        self._server = socketio.server
+
+    def emit(self, sid: str, event: str, data: Any) -> None:
+        self._server.emit(event, data, to=sid, namespace="/")
+
+    def disconnect(self, sid: str) -> None:
+        self._server.disconnect(sid, namespace="/")
+
+
+class _SocketIORuntime:
+    """Starts tasks the way the configured async mode wants."""
+
+    def __init__(self, socketio: SocketIO) -> None:
+        self.spawn = socketio.start_background_task
+
+
+class Gateway:
+    """Session apps and the sends that reach them.
+
+    ``@gateway.app(name)`` and ``@gateway.on(event, app=name)`` register at import
+    time; the runtime (a :class:`Hub` per Flask app) lives in
+    ``app.extensions["gateway"]`` and is found through ``current_app``.
+    """
+
+    def __init__(self, app: Flask | None = None, socketio: SocketIO | None = None) -> None:
+        self.catalog = AppCatalog()
+        if app is not None and socketio is not None:
+            self.init_app(app, socketio)
+
+    def init_app(self, app: Flask, socketio: SocketIO) -> Hub:
+        """Create this app's hub; ``socketio`` must already be bound to ``app``."""
+        def task_context(fn: Callable[[], None]) -> Callable[[], None]:
+            def run() -> None:
+                with app.app_context():
+                    fn()
+            return run
+
+        hub = Hub(app.config["GATEWAY"], self.catalog,
+                  transport=_SocketIOTransport(socketio),
+                  runtime=_SocketIORuntime(socketio),
+                  task_context=task_context)
+        app.extensions["gateway"] = hub
+        return hub
+
+    # -- registration ----------------------------------------------------
+
+    def app(self, name: str, *, keep_open: bool = False, title: str = "",
+            description: str = "") -> Callable[[MainFunction], MainFunction]:
+        """Register a session app: ``fn(session)`` runs once per session, in its own task.
+
+        :param name: the app name clients connect with (``auth = {"app": name}``).
+        :param keep_open: keep the session after ``fn`` returns, for reactive handlers.
+        :param title: a human title for the index page.
+        :param description: a line for the index page (default: the docstring).
+        """
+        def decorator(fn: MainFunction) -> MainFunction:
+            self.catalog.register(name, fn, keep_open=keep_open, title=title,
+                                  description=description)
+            return fn
+        return decorator
+
+    def on(self, event: str, *, app: str) -> Callable[[EventHandler], EventHandler]:
+        """Register ``fn(session, data)`` for ``event`` in ``app``; its return value is the ack result."""
+        def decorator(fn: EventHandler) -> EventHandler:
+            self.catalog.add_handler(app, event, fn)
+            return fn
+        return decorator
+
+    # -- runtime, through current_app -------------------------------------
+
+    @property
+    def hub(self) -> Hub:
+        try:
+            return current_app.extensions["gateway"]  # type: ignore[no-any-return]
+        except KeyError:
+            raise RuntimeError(
+                "The gateway is not initialised on this app: call create_app()."
+            ) from None
+
+    @property
+    def sessions(self) -> SessionRegistry:
+        """This worker's live sessions."""
+        return self.hub.registry
+
+    def send(self, name: str, args: dict[str, Any] | None = None, *,
+             session: str | None = None, user: str | int | None = None,
+             topic: str | None = None, everyone: bool = False) -> int:
+        """Send a command to a session, a user's sessions, a topic or everyone.
+
+        Returns how many sessions of this worker it reached.
+        """
+        target = Target.of(session=session, user=user, topic=topic, everyone=everyone)
+        return self.hub.send(target, name, args)
+
+    def close_user(self, user: str | int, reason: str = "logged_out",
+                   message: str = "You were logged out.") -> int:
+        """Close every live session of ``user`` (an id or a name)."""
+        return self.hub.close_user(str(user), reason, message)
+
+    def kick(self, session_id: str) -> int:
+        """Close one session, wherever it lives, with reason ``kicked``."""
+        return self.hub.kick(session_id)

@@ -1,0 +1,209 @@
+"""The gateway's runtime for one Flask app: sessions, apps, bus and connections together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .apps import AppCatalog
+from .bus import LocalBus
+from .bus import Target
+from .errors import BAD_REQUEST
+from .errors import TOO_MANY_SESSIONS
+from .errors import UNKNOWN_APP
+from .errors import GatewayError
+from .errors import ProtocolError
+from .errors import ReplayOverflow
+from .errors import SessionClosed
+from .protocol import ConnectRequest
+from .protocol import failed
+from .protocol import parse_ack
+from .protocol import parse_connect
+from .protocol import parse_event
+from .registry import SessionRegistry
+from .session import Runtime
+from .session import Session
+from .session import SessionLimits
+from .session import SessionUser
+from .session import Transport
+
+logger = logging.getLogger("gateway")
+
+
+class Refused(GatewayError):
+    """A connection the gateway will not accept; ``code`` is the protocol's refusal code."""
+
+
+class Hub:
+    """Owns this worker's :class:`SessionRegistry` and connects it to Socket.IO and the bus."""
+
+    def __init__(self, settings: dict[str, Any], catalog: AppCatalog, *,
+                 transport: Transport, runtime: Runtime,
+                 task_context: Callable[[Callable[[], None]], Callable[[], None]] | None = None
+                 ) -> None:
+        self.settings = settings
+        self.limits = SessionLimits.from_settings(settings)
+        self.catalog = catalog
+        self.registry = SessionRegistry()
+        self.transport = transport
+        self.runtime = runtime
+        self.bus = LocalBus(self.deliver)
+        self._task_context = task_context  # gives background tasks an app context
+
+    # -- connections -----------------------------------------------------
+
+    def connect(self, sid: str, user: SessionUser, auth: Any,
+                info: dict[str, Any] | None = None) -> Session:
+        """Open or resume the session a new connection asks for; raise Refused if not."""
+        try:
+            request = parse_connect(auth)
+        except ProtocolError as exc:
+            raise Refused(exc.message, code=BAD_REQUEST) from None
+        spec = self.catalog.get(request.app)
+        if spec is None:
+            raise Refused(f"There is no app named {request.app!r}.", code=UNKNOWN_APP)
+        reason = None
+        if request.resume is not None:
+            resumed, reason = self._resume(sid, user, request)
+            if resumed is not None:
+                return resumed
+        if self.registry.count_for_user(user.id) >= self.settings["MAX_SESSIONS_PER_USER"]:
+            raise Refused(
+                f"You already have {self.settings['MAX_SESSIONS_PER_USER']} sessions open; "
+                "close one first.", code=TOO_MANY_SESSIONS,
+            )
+        session = Session(spec, user, transport=self.transport, runtime=self.runtime,
+                          limits=self.limits, info=info, on_closed=self.registry.remove,
+                          on_topic=self._on_topic)
+        self.registry.add(session, sid)
+        session.attach(sid, reason=reason)
+        logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
+                    user.name, sid, f" (resume refused: {reason})" if reason else "")
+        session.start(self._task_context)
+        return session
+
+    def _resume(self, sid: str, user: SessionUser,
+                request: ConnectRequest) -> tuple[Session | None, str | None]:
+        assert request.resume is not None
+        wanted = request.resume
+        session = self.registry.get(wanted.session)
+        if session is None:
+            tomb = self.registry.tombstone(wanted.session)
+            if tomb is None:
+                return None, "unknown"
+            if tomb[0] != user.id:
+                return None, "forbidden"
+            return None, "replay_overflow" if tomb[1] == "slow_consumer" else "expired"
+        if session.user.id != user.id or session.app != request.app \
+                or not session.verify_token(wanted.token):
+            logger.warning("resume of session %s refused for user %s: forbidden",
+                           wanted.session, user.name)
+            return None, "forbidden"
+        try:
+            old_sid = session.resume(sid, wanted.token, wanted.last_seq)
+        except SessionClosed:
+            return None, "expired"
+        except ReplayOverflow:
+            session.close("slow_consumer", "Commands were lost; starting a new session.")
+            return None, "replay_overflow"
+        self.registry.rebind(session, old_sid, sid)
+        if old_sid is not None:
+            self.transport.disconnect(old_sid)
+        logger.info("session %s resumed: sid=%s last_seq=%d", session.id, sid, wanted.last_seq)
+        return session, None
+
+    def disconnect(self, sid: str) -> None:
+        """Connection ``sid`` is gone: detach its session for the resume window."""
+        session = self.registry.unbind(sid)
+        if session is not None and session.detach(sid):
+            logger.info("session %s detached: sid=%s", session.id, sid)
+
+    def event(self, sid: str, message: Any) -> dict[str, Any]:
+        """Handle an ``event`` message and return its ack payload."""
+        session = self.registry.by_sid(sid)
+        if session is None:
+            return failed("session_closed", "This connection has no open session.")
+        try:
+            event = parse_event(message, self.settings["MAX_EVENT_BYTES"])
+        except ProtocolError as exc:
+            return failed(exc.code, exc.message)
+        return session.handle(event)
+
+    def ack(self, sid: str, message: Any) -> None:
+        """Handle a cumulative ``ack``; a malformed one is logged and ignored."""
+        session = self.registry.by_sid(sid)
+        if session is None:
+            return
+        try:
+            session.acknowledge(parse_ack(message))
+        except ProtocolError as exc:
+            logger.warning("session %s sent a bad ack: %s", session.id, exc.message)
+
+    def _on_topic(self, session: Session, topic: str, joined: bool) -> None:
+        if joined:
+            self.registry.join(session, topic)
+        else:
+            self.registry.leave(session, topic)
+
+    # -- sends and control ------------------------------------------------
+
+    def send(self, target: Target, name: str, args: dict[str, Any] | None = None) -> int:
+        """Send a command to every session ``target`` names; return how many got it here."""
+        if not isinstance(name, str) or not name:
+            raise GatewayError("A command name must be a non-empty string.", code=BAD_REQUEST)
+        if target.kind == "session":
+            session = self.registry.get(target.value or "")
+            if session is not None:  # session-local: never through the bus
+                return self._send_to([session], name, args or {})
+        return self.bus.publish({"type": "send", "to": target.to_dict(),
+                                 "name": name, "args": args or {}})
+
+    def close_user(self, user: str, reason: str, message: str) -> int:
+        """Close every session of ``user`` (an id or a name) with ``reason``."""
+        return self.bus.publish({"type": "close", "to": {"user": user},
+                                 "reason": reason, "message": message})
+
+    def kick(self, session_id: str, message: str = "An administrator ended the session.") -> int:
+        return self.bus.publish({"type": "close", "to": {"session": session_id},
+                                 "reason": "kicked", "message": message})
+
+    def resolve(self, target: Target) -> list[Session]:
+        """This worker's sessions that ``target`` names."""
+        if target.kind == "session":
+            session = self.registry.get(target.value or "")
+            return [session] if session is not None else []
+        if target.kind == "user":
+            return self.registry.for_user(target.value or "")
+        if target.kind == "topic":
+            return self.registry.in_topic(target.value or "")
+        return self.registry.all()
+
+    def deliver(self, message: dict[str, Any]) -> int:
+        """Carry out a bus message on this worker's sessions; return how many it reached."""
+        sessions = self.resolve(Target.from_dict(message["to"]))
+        if message["type"] == "send":
+            return self._send_to(sessions, message["name"], message["args"])
+        if message["type"] == "close":
+            for session in sessions:
+                session.close(message["reason"], message.get("message"))
+            return len(sessions)
+        logger.warning("unknown bus message type %r", message.get("type"))
+        return 0
+
+    @staticmethod
+    def _send_to(sessions: list[Session], name: str, args: dict[str, Any]) -> int:
+        reached = 0
+        for session in sessions:
+            try:
+                session.send(name, args)
+                reached += 1
+            except SessionClosed:
+                continue
+        return reached
+
+    def shutdown(self, reason: str = "server_shutdown") -> None:
+        """Close every session (at process exit)."""
+        for session in self.registry.all():
+            session.close(reason, "The server is shutting down.")
+        self.bus.stop()

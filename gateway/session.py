@@ -1,0 +1,553 @@
+"""One live session: lifecycle, command sequencing, inbox and the app's blocking calls.
+
+IO-free: the session talks to its connection through a :class:`Transport` and starts
+tasks through a :class:`Runtime`, both passed in, so it runs under eventlet (where
+``threading`` is monkey-patched into green primitives), under real threads, and in
+unit tests with fakes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+from .delivery import Command
+from .delivery import CommandStream
+from .delivery import EventLedger
+from .delivery import TokenBucket
+from .errors import BAD_REQUEST
+from .errors import INTERNAL_ERROR
+from .errors import RATE_LIMITED
+from .errors import SESSION_CLOSED
+from .errors import UNKNOWN_EVENT
+from .errors import GatewayError
+from .errors import IllegalTransition
+from .errors import ProtocolError
+from .errors import ReplayOverflow
+from .errors import SessionClosed
+from .protocol import EventMessage
+from .protocol import failed
+from .protocol import ok
+
+if TYPE_CHECKING:
+    from .apps import AppSpec
+
+logger = logging.getLogger("gateway.session")
+
+REPLY_EVENTS = frozenset({"input.reply", "buttons.reply"})
+
+
+class Transport(Protocol):
+    """How a session reaches its connection (a Socket.IO sid)."""
+
+    def emit(self, sid: str, event: str, data: Any) -> None: ...
+
+    def disconnect(self, sid: str) -> None: ...
+
+
+class Runtime(Protocol):
+    """How a session starts background tasks (green threads or threads)."""
+
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+
+class SessionState(enum.Enum):
+    ATTACHED = "attached"  # a live connection carries it
+    DETACHED = "detached"  # no connection; waits up to RESUME_SECONDS for one
+    CLOSED = "closed"  # finished for good; every blocking call raises SessionClosed
+
+
+_TRANSITIONS = {
+    None: {SessionState.ATTACHED},
+    SessionState.ATTACHED: {SessionState.ATTACHED, SessionState.DETACHED, SessionState.CLOSED},
+    SessionState.DETACHED: {SessionState.ATTACHED, SessionState.CLOSED},
+    SessionState.CLOSED: set(),
+}
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    id: str
+    name: str
+    is_admin: bool = False
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event from the browser, as the app's ``receive`` returns it."""
+
+    name: str
+    data: Any
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    resume_seconds: float = 60.0
+    replay_limit: int = 5000
+    inbox_limit: int = 1000
+    event_memory: int = 256
+    max_batch: int = 256
+    event_rate: float = 50.0
+    event_burst: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> SessionLimits:
+        return cls(
+            resume_seconds=settings["RESUME_SECONDS"],
+            replay_limit=settings["REPLAY_LIMIT"],
+            inbox_limit=settings["INBOX_LIMIT"],
+            event_memory=settings["EVENT_MEMORY"],
+            max_batch=settings["MAX_BATCH"],
+            event_rate=settings["EVENT_RATE"],
+            event_burst=settings["EVENT_BURST"],
+        )
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass
+class _Waiter:
+    """An ``ask`` waiting for its reply event."""
+
+    done: bool = False
+    value: Any = None
+
+
+@dataclass
+class _AppRun:
+    """Whether the session app's main function is still running."""
+
+    started: bool = False
+    finished: bool = False
+    waiters: dict[str, _Waiter] = field(default_factory=dict)  # request id -> waiter
+
+
+class Session:
+    """A browser tab's server-side session, owned by a :class:`SessionRegistry`."""
+
+    def __init__(self, spec: AppSpec, user: SessionUser, *, transport: Transport,
+                 runtime: Runtime, limits: SessionLimits,
+                 info: dict[str, Any] | None = None,
+                 on_closed: Callable[[Session], None] | None = None,
+                 on_topic: Callable[[Session, str, bool], None] | None = None) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self._token = secrets.token_urlsafe(24)  # handed out once, then only its hash is kept
+        self._token_hash = hash_token(self._token)
+        self.spec = spec
+        self.app = spec.name
+        self.user = user
+        self.info: dict[str, Any] = dict(info or {}, created_at=time.time())
+        self.state: dict[str, Any] = {}  # free for the app's own use
+        self.topics: set[str] = set()
+        self.lifecycle: SessionState | None = None
+        self.close_reason: str | None = None
+        self.sid: str | None = None  # the connection carrying the session, if attached
+        self.limits = limits
+        self._transport = transport
+        self._runtime = runtime
+        self._on_closed = on_closed
+        self._on_topic = on_topic
+        self._close_callbacks: list[Callable[[Session], Any]] = []
+        self._cond = threading.Condition()  # guards everything below
+        self._stream = CommandStream(limits.replay_limit)
+        self._ledger = EventLedger(limits.event_memory)
+        self._bucket = TokenBucket(limits.event_rate, limits.event_burst)
+        self._pending: list[Command] = []  # sent, not yet emitted to the connection
+        self._flush_scheduled = False
+        self._batch_owner: int | None = None  # thread that will flush at the end of a handler
+        self._inbox: deque[Event] = deque()
+        self._run = _AppRun()
+        self._requests = itertools.count(1)
+        self._detach_generation = 0
+        self._flush_lock = threading.Lock()  # keeps emits of this session in seq order
+        self._handling = threading.Lock()  # one inbound event at a time
+
+    def __repr__(self) -> str:
+        state = self.lifecycle.value if self.lifecycle else "new"
+        return f"<Session {self.id} app={self.app} user={self.user.name} {state}>"
+
+    # -- lifecycle -------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self.lifecycle is SessionState.CLOSED
+
+    def _transition(self, to: SessionState) -> None:
+        if to not in _TRANSITIONS[self.lifecycle]:
+            current = self.lifecycle.value if self.lifecycle else "new"
+            raise IllegalTransition(
+                f"Session {self.id} cannot go from {current} to {to.value}."
+            )
+        self.lifecycle = to
+
+    def verify_token(self, token: str) -> bool:
+        """Constant-time check of a resume token."""
+        return hmac.compare_digest(self._token_hash, hash_token(token))
+
+    def _welcome(self, token: str, resumed: bool, reason: str | None) -> dict[str, Any]:
+        return {
+            "session": self.id, "token": token, "app": self.app,
+            "user": self.user.to_dict(), "resumed": resumed, "reason": reason,
+            "last_seq": self._stream.acked if resumed else 0,
+        }
+
+    def attach(self, sid: str, reason: str | None = None) -> None:
+        """Bind a new session to its first connection and greet it."""
+        with self._flush_lock:
+            with self._cond:
+                self._transition(SessionState.ATTACHED)
+                self.sid = sid
+                self.info["attached_at"] = time.time()
+            self._transport.emit(sid, "session", self._welcome(self._token, False, reason))
+
+    def can_resume_from(self, last_seq: int) -> bool:
+        with self._cond:
+            return self._stream.can_resume_from(last_seq)
+
+    def resume(self, sid: str, token: str, last_seq: int) -> str | None:
+        """Move the session to connection ``sid`` and replay what follows ``last_seq``.
+
+        Returns the previous connection's sid, if it was still attached (a reload
+        racing its own disconnect): the caller drops that connection.
+        """
+        with self._flush_lock:
+            with self._cond:
+                if self.closed:
+                    raise SessionClosed(self.close_reason or "closed")
+                if not self._stream.can_resume_from(last_seq):
+                    raise ReplayOverflow(f"Commands after seq {last_seq} are gone.")
+                old_sid = self.sid
+                self._transition(SessionState.ATTACHED)
+                self.sid = sid
+                self._detach_generation += 1  # cancels the expiry timer
+                self._cond.notify_all()
+                replay = self._stream.replay_after(last_seq)
+                self._pending = []  # all of them are in the replay
+                self._flush_scheduled = False
+                self.info["attached_at"] = time.time()
+                self.info["resumes"] = self.info.get("resumes", 0) + 1
+            self._transport.emit(sid, "session", self._welcome(token, True, None))
+            for start in range(0, len(replay), self.limits.max_batch):
+                self._transport.emit(sid, "commands", replay[start:start + self.limits.max_batch])
+        return old_sid if old_sid != sid else None
+
+    def detach(self, sid: str) -> bool:
+        """The connection ``sid`` went away: keep the session for the resume window."""
+        with self._cond:
+            if self.closed or self.sid != sid:
+                return False
+            self._transition(SessionState.DETACHED)
+            self.sid = None
+            self._pending = []  # kept in the stream for the replay
+            self._detach_generation += 1
+            generation = self._detach_generation
+            self.info["detached_at"] = time.time()
+        self._runtime.spawn(self._expire_after, generation)
+        return True
+
+    def _expire_after(self, generation: int) -> None:
+        still_detached = lambda: (self.lifecycle is SessionState.DETACHED  # noqa: E731
+                                  and self._detach_generation == generation)
+        if self._linger(lambda: not still_detached(), self.limits.resume_seconds):
+            return
+        self.close("expired", "The session was disconnected for too long.")
+
+    def _linger(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``done()`` or the close; True unless it timed out."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while not (self.closed or done()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, reason: str = "closed", message: str | None = None) -> None:
+        """End the session: tell the client why, wake the app, run ``on_close``."""
+        with self._flush_lock:
+            with self._cond:
+                if self.closed:
+                    return
+                self._transition(SessionState.CLOSED)
+                self.close_reason = reason
+                sid, self.sid = self.sid, None
+                pending, self._pending = self._pending, []
+                self._inbox.clear()
+                self._cond.notify_all()
+            if sid is not None:
+                if pending:
+                    self._transport.emit(sid, "commands", pending)
+                self._transport.emit(sid, "close", {"reason": reason, "message": message})
+        if sid is not None:
+            self._transport.disconnect(sid)
+        logger.info("session %s closed: %s", self.id, reason)
+        for callback in self._close_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("on_close callback of session %s failed", self.id)
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    def on_close(self, callback: Callable[[Session], Any]) -> Callable[[Session], Any]:
+        """Register ``callback(session)`` to run once when the session closes."""
+        self._close_callbacks.append(callback)
+        return callback
+
+    # -- commands to the browser ----------------------------------------
+
+    def send(self, name: str, args: dict[str, Any] | None = None, /, **kwargs: Any) -> int:
+        """Send the command ``name`` with ``args`` (or keyword arguments); return its seq."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("A command name must be a non-empty string.")
+        payload = dict(args or {}, **kwargs)
+        flush_now = schedule = False
+        with self._cond:
+            if self.closed:
+                raise SessionClosed(self.close_reason or "closed")
+            try:
+                command = self._stream.push(name, payload)
+            except ReplayOverflow:
+                overflow = True
+            else:
+                overflow = False
+                if self.sid is not None:
+                    self._pending.append(command)
+                    if len(self._pending) >= self.limits.max_batch:
+                        flush_now = True
+                    elif not self._flush_scheduled and self._batch_owner != threading.get_ident():
+                        self._flush_scheduled = schedule = True
+        if overflow:
+            logger.warning("session %s is a slow consumer: closing it", self.id)
+            self.close("slow_consumer", "Too many commands were not acknowledged.")
+            raise SessionClosed("slow_consumer")
+        if flush_now:
+            self.flush()
+        elif schedule:
+            # Runs once this task yields, so commands produced together share a message.
+            self._runtime.spawn(self.flush)
+        return command["seq"]
+
+    def flush(self) -> None:
+        """Emit the commands waiting for the connection, as one ``commands`` message."""
+        with self._flush_lock:
+            with self._cond:
+                batch, self._pending = self._pending, []
+                self._flush_scheduled = False
+                sid = self.sid
+            if batch and sid is not None:
+                self._transport.emit(sid, "commands", batch)
+
+    def acknowledge(self, seq: int) -> None:
+        """The client applied every command up to ``seq``."""
+        with self._cond:
+            if self.closed:
+                return
+            self._stream.ack(seq)
+            finished = self._run.finished and not self.spec.keep_open and not self._stream
+        if finished:
+            self.close("closed", "The app has finished.")
+
+    @property
+    def unacked(self) -> int:
+        """Commands kept for replay: sent but not acknowledged."""
+        with self._cond:
+            return len(self._stream)
+
+    @property
+    def last_seq(self) -> int:
+        with self._cond:
+            return self._stream.last_seq
+
+    # -- events from the browser ----------------------------------------
+
+    def handle(self, event: EventMessage) -> dict[str, Any]:
+        """Handle one inbound event and return its ack; one at a time, in arrival order."""
+        with self._handling:
+            if self.closed:
+                return failed(SESSION_CLOSED, "The session is closed.")
+            try:
+                recalled = self._ledger.recall(event.id)
+            except ProtocolError as exc:
+                return failed(exc.code, exc.message)
+            if recalled is not None:
+                return recalled  # a resent event: answer again, do not run again
+            if not self._bucket.take():
+                return failed(RATE_LIMITED, "Too many events; slow down.")
+            self._batch_owner = threading.get_ident()
+            try:
+                ack = self._dispatch(event)
+            finally:
+                self._batch_owner = None
+                self.flush()  # the commands a handler sent go out before its ack
+            if ack.get("ok") or ack["error"]["code"] not in (RATE_LIMITED, SESSION_CLOSED):
+                self._ledger.record(event.id, ack)
+            return ack
+
+    def _dispatch(self, event: EventMessage) -> dict[str, Any]:
+        if event.name in REPLY_EVENTS:
+            return self._reply(event)
+        handler = self.spec.handlers.get(event.name)
+        if handler is not None:
+            try:
+                return ok(handler(self, event.data))
+            except SessionClosed as exc:
+                return failed(SESSION_CLOSED, exc.message)
+            except GatewayError as exc:
+                return failed(exc.code, exc.message)
+            except Exception:
+                logger.exception("handler %r of app %r failed in session %s",
+                                 event.name, self.app, self.id)
+                return failed(INTERNAL_ERROR, "The event handler failed.")
+        with self._cond:
+            # Events no handler takes go to the main function's inbox, unless main is
+            # only a set-up hook (keep_open) or is not running.
+            if self.spec.keep_open or not self._run.started or self._run.finished:
+                return failed(UNKNOWN_EVENT, f"The app {self.app!r} has no event {event.name!r}.")
+            if len(self._inbox) >= self.limits.inbox_limit:
+                return failed(RATE_LIMITED, "The app is not keeping up with events.")
+            self._inbox.append(Event(event.name, event.data, event.id))
+            self._cond.notify_all()
+        return ok(None)
+
+    def _reply(self, event: EventMessage) -> dict[str, Any]:
+        data = event.data
+        if not isinstance(data, dict) or not isinstance(data.get("request"), str):
+            return failed(BAD_REQUEST, f'{event.name} needs {{"request": ID, "value": ...}}.')
+        with self._cond:
+            waiter = self._run.waiters.pop(data["request"], None)
+            if waiter is None:
+                return failed(BAD_REQUEST, f"No question is waiting for request {data['request']!r}.")
+            waiter.done, waiter.value = True, data.get("value")
+            self._cond.notify_all()
+        return ok(None)
+
+    # -- the app's blocking calls ----------------------------------------
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """Wait until ``ready()``; raise SessionClosed if the session closes first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if ready():
+                    return True
+                if self.closed:
+                    raise SessionClosed(self.close_reason or "closed")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+
+    def receive(self, timeout: float | None = None) -> Event | None:
+        """Next event for the app; None after ``timeout`` seconds; SessionClosed if closed."""
+        if not self._wait(lambda: bool(self._inbox), timeout):
+            return None
+        with self._cond:
+            return self._inbox.popleft()
+
+    def events(self) -> Iterator[Event]:
+        """Every event, as it comes, until the session closes."""
+        while True:
+            event = self.receive()
+            if event is not None:
+                yield event
+
+    def ask(self, command: str, args: dict[str, Any] | None = None, /, *,
+            timeout: float | None = None, **kwargs: Any) -> Any:
+        """Send an ``input``/``buttons`` command and wait for the browser's reply value."""
+        request = f"r{next(self._requests)}"
+        waiter = _Waiter()
+        with self._cond:
+            self._run.waiters[request] = waiter
+        try:
+            self.send(command, dict(args or {}, **kwargs, request=request))
+            if not self._wait(lambda: waiter.done, timeout):
+                raise TimeoutError(f"No reply to {command!r} within {timeout} s.")
+        finally:
+            with self._cond:
+                self._run.waiters.pop(request, None)
+        return waiter.value
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``; wake early with SessionClosed if the session closes."""
+        self._wait(lambda: False, seconds)
+
+    def join(self, topic: str) -> None:
+        """Receive what is sent to ``topic``."""
+        with self._cond:
+            if self.closed:
+                raise SessionClosed(self.close_reason or "closed")
+            self.topics.add(topic)
+        if self._on_topic is not None:
+            self._on_topic(self, topic, True)
+
+    def leave(self, topic: str) -> None:
+        with self._cond:
+            self.topics.discard(topic)
+        if self._on_topic is not None:
+            self._on_topic(self, topic, False)
+
+    # -- running the app -------------------------------------------------
+
+    def start(self, wrap: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
+        """Run the app's main function as a background task (``wrap`` adds context)."""
+        if self.spec.main is None:
+            return
+        with self._cond:
+            self._run.started = True
+        task = self._run_app if wrap is None else wrap(self._run_app)
+        self._runtime.spawn(task)
+
+    def _run_app(self) -> None:
+        try:
+            assert self.spec.main is not None
+            self.spec.main(self)
+        except SessionClosed:
+            pass
+        except Exception:
+            logger.exception("app %r failed in session %s", self.app, self.id)
+            try:
+                self.send("error", code=INTERNAL_ERROR,
+                          message="The app stopped because of an internal error.")
+            except SessionClosed:
+                pass
+            self.close("closed", "The app stopped because of an internal error.")
+            return
+        self._finished()
+
+    def _finished(self) -> None:
+        with self._cond:
+            self._run.finished = True
+            if self.closed or self.spec.keep_open:
+                return
+            done = not self._stream
+        if done:
+            self.close("closed", "The app has finished.")
+        else:
+            # Wait for the client to acknowledge the last commands, but not forever.
+            self._runtime.spawn(self._close_after_grace)
+
+    def _close_after_grace(self) -> None:
+        if not self._linger(lambda: False, self.limits.resume_seconds):
+            self.close("closed", "The app has finished.")

@@ -1,0 +1,82 @@
+"""Socket.IO handlers: a thin layer that reads ``request.sid`` and ``current_user`` and delegates."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+from flask import request
+from flask_login import current_user
+from flask_socketio import ConnectionRefusedError  # not the builtin of the same name
+from engineio.payload import Payload
+
+from .errors import BAD_REQUEST
+from .errors import UNAUTHORIZED
+from .errors import error_payload
+from .extensions import socketio
+from .hub import Hub
+from .hub import Refused
+from .protocol import failed
+from .session import SessionUser
+
+logger = logging.getLogger("gateway")
+
+# python-engineio refuses a long-polling POST of more than 16 packets, logs it and
+# answers 200: the client believes a burst of events was delivered, and it is lost.
+# The body is already bounded in bytes (max_http_buffer_size), so let that bound
+# govern; floods are then answered per event with `rate_limited`, never dropped.
+# (A process-wide class attribute: engineio offers no per-server setting.)
+Payload.max_decode_packets = 100_000
+
+
+def _hub() -> Hub:
+    return current_app.extensions["gateway"]  # type: ignore[no-any-return]
+
+
+def _refuse(code: str, message: str) -> ConnectionRefusedError:
+    logger.info("connection refused: %s (%s) from %s", code, message,
+                request.remote_addr)
+    return ConnectionRefusedError(code, error_payload(code, message))
+
+
+def _info() -> dict[str, Any]:
+    return {
+        "remote_addr": request.remote_addr,
+        "user_agent": request.headers.get("User-Agent", "")[:256],
+        "origin": request.headers.get("Origin"),
+    }
+
+
+@socketio.on("connect")
+def on_connect(auth: Any = None) -> None:
+    if not current_user.is_authenticated:
+        raise _refuse(UNAUTHORIZED, "Log in before connecting.")
+    user = SessionUser(id=str(current_user.id), name=current_user.name,
+                       is_admin=bool(current_user.is_admin))
+    try:
+        _hub().connect(request.sid, user, auth, _info())  # type: ignore[attr-defined]
+    except Refused as exc:
+        raise _refuse(exc.code, exc.message) from None
+
+
+@socketio.on("disconnect")
+def on_disconnect(reason: Any = None) -> None:
+    _hub().disconnect(request.sid)  # type: ignore[attr-defined]
+
+
+@socketio.on("event")
+def on_event(*args: Any) -> dict[str, Any]:
+    if len(args) != 1:
+        return failed(BAD_REQUEST, 'Send one object: {"id", "name", "data"}.')
+    return _hub().event(request.sid, args[0])  # type: ignore[attr-defined]
+
+
+@socketio.on("ack")
+def on_ack(*args: Any) -> None:
+    _hub().ack(request.sid, args[0] if len(args) == 1 else None)  # type: ignore[attr-defined]
+
+
+@socketio.on("*")
+def on_other(name: Any, *args: Any) -> dict[str, Any]:
+    return failed(BAD_REQUEST, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")

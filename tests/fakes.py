@@ -1,0 +1,59 @@
+"""In-memory stand-ins for the session's transport and runtime (unit tests only)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class RecordingTransport:
+    """Records what a session emits, per connection sid."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sent: list[tuple[str, str, Any]] = []  # (sid, event, data)
+        self.disconnected: list[str] = []
+
+    def emit(self, sid: str, event: str, data: Any) -> None:
+        with self.lock:
+            self.sent.append((sid, event, data))
+
+    def disconnect(self, sid: str) -> None:
+        with self.lock:
+            self.disconnected.append(sid)
+
+    def messages(self, sid: str, event: str) -> list[Any]:
+        with self.lock:
+            return [data for s, e, data in self.sent if s == sid and e == event]
+
+    def commands(self, sid: str) -> list[dict[str, Any]]:
+        return [c for batch in self.messages(sid, "commands") for c in batch]
+
+
+class ThreadRuntime:
+    """Runs tasks in daemon threads, and remembers them so tests can join them."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def spawn(self, fn: Any, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=fn, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+
+class ManualRuntime:
+    """Queues spawned tasks until the test runs them, like a green thread that has not yet run."""
+
+    def __init__(self) -> None:
+        self.tasks: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def spawn(self, fn: Any, *args: Any) -> None:
+        self.tasks.append((fn, args))
+
+    def run_pending(self) -> int:
+        tasks, self.tasks = self.tasks, []
+        for fn, args in tasks:
+            fn(*args)
+        return len(tasks)
