@@ -35,6 +35,9 @@ def init_app(app: Flask) -> None:
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
+    # The login form checks its own CSRF token, so a stale form gets the form back
+    # with a message instead of a bare 400 page.
+    csrf.exempt(views.login)
     app.register_blueprint(views.bp)
     app.register_blueprint(cli.bp)
 
