@@ -109,6 +109,11 @@ class Hub:
             return None, "replay_overflow"
         self.registry.rebind(session, old_sid, sid)
         if old_sid is not None:
+            # Still attached elsewhere: a reload racing its own disconnect, or a duplicated
+            # tab (sessionStorage is copied). Tell the old connection, so a live duplicate
+            # stops instead of resuming back and the two tabs taking turns.
+            self.transport.emit(old_sid, "close", {
+                "reason": "kicked", "message": "This session was resumed in another tab."})
             self.transport.disconnect(old_sid)
         logger.info("session %s resumed: sid=%s last_seq=%d", session.id, sid, wanted.last_seq)
         return session, None

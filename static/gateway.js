@@ -33,7 +33,8 @@
     return err;
   }
 
-  // Small wrapper so a full or disabled storage (private mode, quota) never breaks the client.
+  // In-memory stand-in for sessionStorage: when storage is blocked, or for tests.
+  // Nothing survives a reload with it.
   function memoryStorage() {
     const data = new Map();
     return {
@@ -130,6 +131,7 @@
       }
       const opts = Object.assign({}, this.ioOptions, this.backoff, {
         reconnection: true,
+        forceNew: true, // one connection per Client: never share (and reconfigure) another's Manager
         // Function form: called on every (re)connect attempt, so each one carries fresh resume data.
         auth: (cb) => cb({ app: this.app, resume: this._resumeData() }),
       });

@@ -1,0 +1,312 @@
+"""A Python client of protocol v1 that keeps the delivery guarantees across reconnects.
+
+For scripts, load tests and the tests of session apps: it resumes its session after a
+drop, applies every command exactly once in seq order, acknowledges them, and resends
+unacknowledged events with their ids. ``drop()`` cuts the connection at a chosen point.
+
+    client = GatewayClient("http://127.0.0.1:5000", "echo", cookie=cookie).connect()
+    assert client.call("echo", {"text": "hi"}) == "hi"
+    client.drop()        # the server detaches the session
+    client.connect()     # and this resumes it: nothing lost, nothing twice
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import socketio
+
+__all__ = ["EventFailed", "GatewayClient", "Resume"]
+
+
+class EventFailed(Exception):
+    """The server answered an event with ``{"ok": false}``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Resume:
+    """What happened to one reconnect: resumed, or a fresh session and why."""
+
+    resumed: bool
+    reason: str | None
+    seconds: float  # from the drop to the session message
+
+
+@dataclass
+class _Pending:
+    name: str
+    data: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    ack: Any = None
+
+
+class GatewayClient:
+    """One tab's worth of protocol v1 over python-socketio, with resume."""
+
+    def __init__(self, url: str, app: str, *, cookie: str | None = None,
+                 transports: list[str] | None = None, reconnect: bool = True,
+                 on_command: Callable[[dict[str, Any]], None] | None = None,
+                 max_backoff: float = 2.0, attempt_timeout: float = 2.0) -> None:
+        from engineio.payload import Payload
+
+        # python-engineio's client drops a polling response of more than 16 packets;
+        # a gateway batches more than that under load. Let the byte limit govern.
+        Payload.max_decode_packets = max(Payload.max_decode_packets, 100_000)
+        self.url, self.app = url, app
+        self.headers = {"Cookie": cookie} if cookie else {}
+        self.transports = transports or ["websocket"]
+        self.reconnect = reconnect
+        self.on_command = on_command
+        self.max_backoff = max_backoff
+        self.attempt_timeout = attempt_timeout
+        self._lock = threading.RLock()
+        self.session_id: str | None = None
+        self._token: str | None = None
+        self.last_seq = 0  # every command up to here was applied, once, in order
+        self.applied: list[dict[str, Any]] = []  # commands applied, in order
+        self.duplicates = 0  # commands received again and dropped
+        self._ahead: dict[int, dict[str, Any]] = {}  # seq -> command waiting for a gap to fill
+        self.sessions: list[dict[str, Any]] = []  # every `session` message
+        self.closed: dict[str, Any] | None = None  # the `close` message, if any
+        self.resumes: list[Resume] = []
+        self.connect_error: Any = None
+        self._next_id = 1
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # unacked events by id
+        self._dropped_at: float | None = None
+        self._stopping = False
+        self._welcomed = threading.Event()
+        self._lost = threading.Event()  # set when the connection is lost
+        self._supervisor: threading.Thread | None = None
+        self.sio = self._new_sio()
+
+    def _new_sio(self) -> socketio.Client:
+        """A python-socketio client bound to this one; a new one for every reconnect,
+        because a cut in mid-handshake can leave the old one's state inconsistent."""
+        sio = socketio.Client(reconnection=False)
+
+        def current(handler: Callable[..., None]) -> Callable[..., None]:
+            def run(*args: Any) -> None:
+                if sio is self.sio:  # late news from a replaced client is ignored
+                    handler(*args)
+            return run
+
+        sio.on("session", current(self._on_session))
+        sio.on("commands", current(self._on_commands))
+        sio.on("close", current(self._on_close))
+        sio.on("connect_error", current(self._on_connect_error))
+        sio.on("disconnect", current(self._on_disconnect))
+        sio.on("connect", current(self._on_connect))
+        return sio
+
+    # -- connection ------------------------------------------------------
+
+    def _auth(self) -> dict[str, Any]:
+        with self._lock:
+            resume = None
+            if self.session_id is not None and self._token is not None:
+                resume = {"session": self.session_id, "token": self._token,
+                          "last_seq": self.last_seq}
+            return {"app": self.app, "resume": resume}
+
+    def connect(self, timeout: float = 10.0) -> GatewayClient:
+        """Connect (resuming the session if there is one) and wait for its session message."""
+        self._welcomed.clear()
+        if self._supervisor is None and self.reconnect:
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self._supervisor.start()
+        self.sio.connect(self.url, headers=self.headers, auth=self._auth,
+                         transports=self.transports, wait_timeout=timeout)
+        if not self._welcomed.wait(timeout):
+            raise TimeoutError("no session message from the gateway")
+        return self
+
+    def drop(self) -> None:
+        """Cut the connection without closing the session (as a network failure would)."""
+        with self._lock:
+            self._dropped_at = time.monotonic()
+        reconnect, self.reconnect = self.reconnect, False
+        try:
+            self.sio.disconnect()
+        finally:
+            self.reconnect = reconnect
+
+    def close(self) -> None:
+        """Disconnect for good."""
+        self._stopping = True
+        if self.sio.connected:
+            self.sio.disconnect()
+
+    def _reset_transport(self) -> None:
+        old, self.sio = self.sio, self._new_sio()
+        if old.eio.state != "disconnected":
+            try:
+                old.disconnect()
+            except (socketio.exceptions.SocketIOError, OSError):  # a cut left it half open
+                pass
+
+    def _on_connect_error(self, data: Any) -> None:
+        self.connect_error = data
+
+    def _on_disconnect(self, *args: Any) -> None:
+        with self._lock:
+            if self._dropped_at is None:
+                self._dropped_at = time.monotonic()
+        if self.reconnect and not self._stopping and self.closed is None:
+            self._lost.set()
+
+    def _supervise(self) -> None:
+        """One thread for the client's life: reconnects whenever the connection is lost."""
+        while not self._stopping:
+            if not self._lost.wait(0.25):
+                # A cut in the middle of a handshake can leave python-socketio believing
+                # it is connected while its Engine.IO transport is gone.
+                if self.sio.connected and self.sio.eio.state != "connected" \
+                        and self.closed is None and self.reconnect:
+                    self._lost.set()
+                continue
+            self._lost.clear()
+            if self.reconnect and self.closed is None:
+                self._reconnect_loop()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.sio.connected)
+
+    def _reconnect_loop(self) -> None:
+        delay = 0.02
+        while not self._stopping and self.closed is None:
+            self._reset_transport()
+            try:
+                self.connect(timeout=self.attempt_timeout)
+                return
+            except (socketio.exceptions.ConnectionError, TimeoutError):
+                if isinstance(self.connect_error, dict) \
+                        and self.connect_error.get("message") == "unauthorized":
+                    return
+                time.sleep(delay)  # back-off between reconnect attempts
+                delay = min(self.max_backoff, delay * 2)
+
+    # -- server messages --------------------------------------------------
+
+    def _on_session(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            requested = self.session_id is not None
+            self.sessions.append(data)
+            if requested:
+                dropped = self._dropped_at
+                seconds = time.monotonic() - dropped if dropped is not None else 0.0
+                self.resumes.append(Resume(bool(data["resumed"]), data.get("reason"), seconds))
+            self._dropped_at = None
+            if not data["resumed"]:
+                # A fresh session: what was in flight belongs to the old one.
+                for pending in self._pending.values():
+                    pending.ack = {"ok": False, "error": {
+                        "code": "session_closed", "message": "The session was replaced."}}
+                    pending.done.set()
+                self._pending.clear()
+                self._next_id = 1
+                self.last_seq = 0
+                self._ahead.clear()
+            self.session_id, self._token = data["session"], data["token"]
+        self._welcomed.set()
+
+    def _on_connect(self) -> None:
+        # The session message comes before the CONNECT packet, when nothing can be
+        # emitted yet: acknowledge and resend from here.
+        self._ack_applied()
+        with self._lock:
+            resend = list(self._pending.items())
+        for event_id, pending in resend:
+            self._emit_event(event_id, pending)
+
+    def _on_commands(self, batch: list[dict[str, Any]]) -> None:
+        # python-socketio's client handles each message in its own thread, so batches
+        # can arrive here out of order: hold a command that comes ahead of a gap until
+        # the gap is filled.
+        applied: list[dict[str, Any]] = []
+        with self._lock:
+            for command in batch:
+                if command["seq"] <= self.last_seq or command["seq"] in self._ahead:
+                    self.duplicates += 1
+                else:
+                    self._ahead[command["seq"]] = command
+            while self.last_seq + 1 in self._ahead:
+                command = self._ahead.pop(self.last_seq + 1)
+                self.last_seq = command["seq"]
+                self.applied.append(command)
+                applied.append(command)
+            seq = self.last_seq
+            if self.on_command is not None:
+                for command in applied:
+                    self.on_command(command)
+        if applied:
+            self._ack_applied(seq)
+
+    def _ack_applied(self, seq: int | None = None) -> None:
+        seq = self.last_seq if seq is None else seq
+        if seq > 0:
+            try:
+                self.sio.emit("ack", {"seq": seq})
+            except socketio.exceptions.BadNamespaceError:
+                pass  # commands came before the CONNECT packet: acked on connect
+
+    def _on_close(self, data: dict[str, Any]) -> None:
+        self.closed = data
+
+    # -- events -------------------------------------------------------------
+
+    def send(self, name: str, data: Any = None) -> _Pending:
+        """Send an event; it is resent after a resume until acknowledged."""
+        with self._lock:
+            event_id = self._next_id
+            self._next_id += 1
+            pending = self._pending[event_id] = _Pending(name, data)
+        self._emit_event(event_id, pending)
+        return pending
+
+    def _emit_event(self, event_id: int, pending: _Pending) -> None:
+        def on_ack(ack: Any) -> None:
+            with self._lock:
+                if self._pending.get(event_id) is not pending:
+                    return
+                del self._pending[event_id]
+            pending.ack = ack
+            pending.done.set()
+
+        try:
+            self.sio.emit("event", {"id": event_id, "name": pending.name, "data": pending.data},
+                          callback=on_ack)
+        except socketio.exceptions.BadNamespaceError:
+            pass  # disconnected: resent on resume
+
+    def call(self, name: str, data: Any = None, timeout: float = 10.0) -> Any:
+        """Send an event and wait for its result; raise EventFailed on an error ack."""
+        pending = self.send(name, data)
+        if not pending.done.wait(timeout):
+            raise TimeoutError(f"no ack for {name!r} within {timeout} s")
+        if not pending.ack.get("ok"):
+            error = pending.ack["error"]
+            raise EventFailed(error["code"], error["message"])
+        return pending.ack.get("result")
+
+    @property
+    def gaps(self) -> int:
+        """Commands held because an earlier one has not arrived (0 once all is delivered)."""
+        with self._lock:
+            return len(self._ahead)
+
+    @property
+    def unacked_events(self) -> int:
+        with self._lock:
+            return len(self._pending)
