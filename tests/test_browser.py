@@ -86,3 +86,87 @@ def test_index_lists_the_demo_apps_and_wrong_password_is_refused(page, server):
     text = page.inner_text("body")
     for title in ("Hello", "Echo", "Chat", "Progress"):
         assert title in text
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose progress demo runs 60 steps of 0.1 s: time to go offline and reload."""
+    tmp = tmp_path_factory.mktemp("browser-resume")
+    env = server_env(str(tmp / "gateway.db"), FLASK_DEMO_PROGRESS_STEPS="60",
+                     FLASK_DEMO_PROGRESS_SECONDS="0.1")
+    create_user(env, "pat", PASSWORD)
+    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
+    yield proc
+    proc.stop()
+
+
+RECORDER = """
+// Records every status and every seq the page's client applies, in order.
+window.__statuses = [];
+window.__applied = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const client = window.gatewayClient;
+  if (!client) return;  // not an app page
+  client.onStatus((s) => window.__statuses.push(s));
+  const socketOf = () => client.socket;
+  const hook = setInterval(() => {
+    const socket = socketOf();
+    if (!socket) return;
+    clearInterval(hook);
+    socket.on('commands', () => window.__applied.push(client.lastSeq));
+  }, 5);
+});
+"""
+
+
+def test_progress_survives_offline_cuts_and_a_reload(browser, slow_server):
+    from .chaos import CuttingProxy
+
+    proxy = CuttingProxy(slow_server.port)
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.add_init_script(RECORDER)
+    progress = page.locator(".gw-progress[data-id=job] progress")
+
+    def value() -> float:
+        return float(progress.get_attribute("value") or 0) if progress.count() else 0.0
+
+    try:
+        page.goto(f"{proxy.url}/login?next=/app/progress")
+        page.fill("#name", "pat")
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(f"{proxy.url}/app/progress", timeout=10_000)
+        page.wait_for_function("document.querySelector('.gw-progress progress')?.value >= 5",
+                               timeout=15_000)
+        session_id = page.evaluate("window.gatewayClient.sessionId")
+
+        context.set_offline(True)  # the network goes away...
+        proxy.cut()  # ...and takes the open connection with it
+        page.wait_for_function("window.__statuses.includes('reconnecting')", timeout=10_000)
+        context.set_offline(False)
+        page.wait_for_function("window.__statuses.includes('resumed')", timeout=20_000)
+        assert page.locator("#gw-status").get_attribute("data-state") in ("resumed", "connected")
+        page.wait_for_function("document.querySelector('.gw-progress progress')?.value >= 25",
+                               timeout=15_000)
+
+        page.reload()  # same tab: sessionStorage keeps the session
+        page.wait_for_function("window.__statuses.includes('resumed')", timeout=20_000)
+        assert page.evaluate("window.gatewayClient.sessionId") == session_id
+        proxy.cut()  # and one more cut after the reload
+        page.locator(".gw-output", has_text="Done: all steps completed.").wait_for(timeout=30_000)
+        assert value() == 60
+        assert page.locator(".gw-output", has_text="Done: all steps completed.").count() == 1
+        assert page.locator(".gw-output", has_text="Working through 60 steps").count() == 1
+        assert page.locator(".gw-progress").count() == 1
+        assert "expired" not in page.evaluate("window.__statuses")
+        # seqs applied since the reload: in order, ending with the intro, 60 progress
+        # steps and the final output applied once each (seq 62)
+        applied = page.evaluate("window.__applied")
+        assert applied == sorted(applied) and applied[-1] == 62
+    finally:
+        context.close()
+        proxy.close()
+    assert errors == [], errors
