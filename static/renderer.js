@@ -605,5 +605,47 @@
     client.onStatus(render);
   }
 
-  global.GatewayRenderer = { attach: attach, attachStatus: attachStatus, renderMarkdown: renderMarkdown };
+  /**
+   * A text box and Send button for demo pages, built into `form`: calls onSend(text) on
+   * submit (a Promise; on failure the text is given back), and disables itself once the
+   * session is over. Returns {input, button}.
+   */
+  function composer(client, form, options) {
+    const opts = options || {};
+    const row = opts.row || form;
+    const input = row.appendChild(document.createElement('input'));
+    if (opts.id) input.id = opts.id;
+    input.name = 'text';
+    input.type = 'text';
+    input.placeholder = opts.placeholder || '';
+    if (opts.ariaLabel) input.setAttribute('aria-label', opts.ariaLabel);
+    input.maxLength = 2000;
+    input.required = true;
+    const button = row.appendChild(document.createElement('button'));
+    button.type = 'submit';
+    button.className = 'gw-button gw-primary';
+    button.textContent = 'Send';
+
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const text = input.value;
+      if (!text.trim()) return;
+      input.value = '';
+      input.focus();
+      Promise.resolve(opts.onSend(text)).catch(() => {
+        if (!input.value) input.value = text; // give the text back so it can be retried
+      });
+    });
+    // Once the session is over, the box can no longer be answered.
+    client.onStatus((status) => {
+      const over = status === 'closed' || status === 'unauthorized';
+      input.disabled = over;
+      button.disabled = over;
+    });
+    return { input: input, button: button };
+  }
+
+  global.GatewayRenderer = {
+    attach: attach, attachStatus: attachStatus, renderMarkdown: renderMarkdown, composer: composer,
+  };
 })(window);

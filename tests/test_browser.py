@@ -170,3 +170,36 @@ def test_progress_survives_offline_cuts_and_a_reload(browser, slow_server):
         context.close()
         proxy.close()
     assert errors == [], errors
+
+
+def test_echo_and_a_two_tab_chat(browser, server):
+    tabs = []
+    try:
+        for _ in range(2):
+            context = browser.new_context()
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            log_in(page, server, "/app/chat")
+            tabs.append((context, page, errors))
+        (_, first, _), (_, second, _) = tabs
+        for page in (first, second):
+            page.locator(".gw-output", has_text="You joined #lobby").wait_for(timeout=10_000)
+        first.fill("#chat-form input[name=text]", "hello <i>lobby</i>")
+        first.press("#chat-form input[name=text]", "Enter")
+        for page in (first, second):
+            line = page.locator("#chat-log li", has_text="hello <i>lobby</i>")
+            line.wait_for(timeout=10_000)
+            assert line.inner_text() == "pat: hello <i>lobby</i>"
+        assert second.locator("#chat-log i").count() == 0
+
+        second.goto(f"{server.url}/app/echo")
+        second.fill("#echo-form input[name=text]", "ping")
+        second.click("#echo-form button[type=submit]")
+        second.locator("#echo-result", has_text="Server acknowledged: ping").wait_for(timeout=10_000)
+        second.locator(".gw-output", has_text="ping").wait_for(timeout=10_000)
+    finally:
+        for context, _, _ in tabs:
+            context.close()
+    for _, _, errors in tabs:
+        assert errors == [], errors

@@ -29,20 +29,20 @@
   form.id = 'chat-form';
   form.className = 'gw-input-row';
   form.autocomplete = 'off';
-  const input = form.appendChild(document.createElement('input'));
-  input.name = 'text';
-  input.type = 'text';
-  input.placeholder = 'Message the lobby';
-  input.setAttribute('aria-label', 'Message');
-  input.maxLength = 2000;
-  input.required = true;
-  const button = form.appendChild(document.createElement('button'));
-  button.type = 'submit';
-  button.className = 'gw-button gw-primary';
-  button.textContent = 'Send';
   const problem = section.appendChild(document.createElement('p'));
   problem.className = 'gw-field-error';
   problem.setAttribute('role', 'alert');
+  const { input } = GatewayRenderer.composer(client, form, {
+    placeholder: 'Message the lobby',
+    ariaLabel: 'Message',
+    onSend: (text) => {
+      problem.textContent = '';
+      return client.send('chat.say', { text: text }).catch((err) => {
+        problem.textContent = 'Not sent: ' + err.message;
+        throw err;
+      });
+    },
+  });
 
   let saved = { session: null, lines: [] };
 
@@ -79,26 +79,6 @@
   client.on('chat.message', (args) => {
     addLine(args || {});
     save(args || {});
-  });
-
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = input.value;
-    if (!text.trim()) return;
-    input.value = '';
-    input.focus();
-    problem.textContent = '';
-    client.send('chat.say', { text: text }).catch((err) => {
-      problem.textContent = 'Not sent: ' + err.message;
-      if (!input.value) input.value = text; // give the text back so it can be retried
-    });
-  });
-
-  // Once the session is over, the box can no longer be answered.
-  client.onStatus((status) => {
-    const over = status === 'closed' || status === 'unauthorized';
-    input.disabled = over;
-    button.disabled = over;
   });
 
   root.parentNode.insertBefore(section, root);

@@ -20,48 +20,29 @@
 
   const row = form.appendChild(document.createElement('div'));
   row.className = 'gw-input-row';
-  const input = row.appendChild(document.createElement('input'));
-  input.id = 'echo-text';
-  input.name = 'text';
-  input.type = 'text';
-  input.placeholder = 'Type a message';
-  input.maxLength = 2000;
-  input.required = true;
-  const button = row.appendChild(document.createElement('button'));
-  button.type = 'submit';
-  button.className = 'gw-button gw-primary';
-  button.textContent = 'Send';
-
-  const result = form.appendChild(document.createElement('p'));
+  const result = document.createElement('p');
   result.id = 'echo-result';
   result.className = 'gw-hint';
   result.setAttribute('aria-live', 'polite');
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const text = input.value;
-    if (!text.trim()) return;
-    input.value = '';
-    input.focus();
-    delete result.dataset.state;
-    result.textContent = 'Sending…';
-    client.send('echo', { text: text })
-      .then((reply) => {
-        result.dataset.state = 'ok';
-        result.textContent = 'Server acknowledged: ' + (typeof reply === 'string' ? reply : JSON.stringify(reply));
-      })
-      .catch((err) => {
-        result.dataset.state = 'error';
-        result.textContent = 'Not delivered: ' + err.message;
-      });
+  const { input } = GatewayRenderer.composer(client, form, {
+    row: row,
+    id: 'echo-text',
+    placeholder: 'Type a message',
+    onSend: (text) => {
+      delete result.dataset.state;
+      result.textContent = 'Sending…';
+      return client.send('echo', { text: text })
+        .then((reply) => {
+          result.dataset.state = 'ok';
+          result.textContent = 'Server acknowledged: ' + (typeof reply === 'string' ? reply : JSON.stringify(reply));
+        }, (err) => {
+          result.dataset.state = 'error';
+          result.textContent = 'Not delivered: ' + err.message;
+        });
+    },
   });
-
-  // Once the session is over, the box can no longer be answered.
-  client.onStatus((status) => {
-    const over = status === 'closed' || status === 'unauthorized';
-    input.disabled = over;
-    button.disabled = over;
-  });
+  form.appendChild(result);
 
   root.parentNode.insertBefore(form, root);
   input.focus();
