@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import logs
     from . import sockets  # noqa: F401  (registers the Socket.IO handlers)
     from .apps import import_apps
+    from .origins import cors_setting
 
     import auth
 
@@ -61,12 +62,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
 
     auth.init_app(app)
-    origins = settings["ALLOWED_ORIGINS"]
     socketio.init_app(
         app,
         async_mode=settings["ASYNC_MODE"],
-        # None is same-origin only; an empty list would turn the CORS check off.
-        cors_allowed_origins=origins or None,
+        # Never an empty list: to Engine.IO that turns the origin check off.
+        cors_allowed_origins=cors_setting(settings["ALLOWED_ORIGINS"]),
         # Events of one connection are handled inline, in arrival order.
         async_handlers=False,
         max_http_buffer_size=max(1_000_000, 2 * settings["MAX_EVENT_BYTES"]),
