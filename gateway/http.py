@@ -9,9 +9,12 @@ from flask import Blueprint
 from flask import abort
 from flask import current_app
 from flask import jsonify
+from flask import Response
 from flask import render_template
 from flask.typing import ResponseReturnValue
 from flask_login import login_required
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import generate_latest
 from sqlalchemy import text
 
 from auth.models import db
@@ -62,3 +65,10 @@ def readyz() -> ResponseReturnValue:
     checks["bus"] = "ok" if hub.bus.healthy else "unreachable"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+
+
+@bp.route("/metrics")
+def metrics() -> ResponseReturnValue:
+    """This worker's metrics in the Prometheus text format."""
+    hub = current_app.extensions["gateway"]
+    return Response(generate_latest(hub.metrics.registry), content_type=CONTENT_TYPE_LATEST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from .errors import GatewayError
 from .errors import ProtocolError
 from .errors import ReplayOverflow
 from .errors import SessionClosed
+from .metrics import GatewayMetrics
 from .protocol import ConnectRequest
 from .protocol import failed
 from .protocol import parse_ack
@@ -49,6 +51,7 @@ class Hub:
         self.transport = transport
         self.runtime = runtime
         self.bus = LocalBus(self.deliver)
+        self.metrics = GatewayMetrics(self)
         self._task_context = task_context  # gives background tasks an app context
 
     # -- connections -----------------------------------------------------
@@ -59,29 +62,43 @@ class Hub:
         try:
             request = parse_connect(auth)
         except ProtocolError as exc:
-            raise Refused(exc.message, code=BAD_REQUEST) from None
+            raise self.refuse(BAD_REQUEST, exc.message) from None
         spec = self.catalog.get(request.app)
         if spec is None:
-            raise Refused(f"There is no app named {request.app!r}.", code=UNKNOWN_APP)
+            raise self.refuse(UNKNOWN_APP, f"There is no app named {request.app!r}.")
         reason = None
         if request.resume is not None:
             resumed, reason = self._resume(sid, user, request)
             if resumed is not None:
+                self.metrics.connections.labels("resumed").inc()
                 return resumed
+            self.metrics.resume_failures.labels(reason).inc()
         if self.registry.count_for_user(user.id) >= self.settings["MAX_SESSIONS_PER_USER"]:
-            raise Refused(
+            raise self.refuse(
+                TOO_MANY_SESSIONS,
                 f"You already have {self.settings['MAX_SESSIONS_PER_USER']} sessions open; "
-                "close one first.", code=TOO_MANY_SESSIONS,
+                "close one first.",
             )
         session = Session(spec, user, transport=self.transport, runtime=self.runtime,
-                          limits=self.limits, info=info, on_closed=self.registry.remove,
+                          limits=self.limits, info=info, on_closed=self._closed,
                           on_topic=self._on_topic)
+        self.metrics.connections.labels("new").inc()
         self.registry.add(session, sid)
         session.attach(sid, reason=reason)
         logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
                     user.name, sid, f" (resume refused: {reason})" if reason else "")
         session.start(self._task_context)
         return session
+
+    def refuse(self, code: str, message: str) -> Refused:
+        """Count a refused connection and return the error to raise."""
+        self.metrics.refusals.labels(code).inc()
+        return Refused(message, code=code)
+
+    def _closed(self, session: Session) -> None:
+        self.registry.remove(session)
+        self.metrics.closes.labels(session.close_reason or "closed").inc()
+        self.metrics.closed_commands += session.last_seq
 
     def _resume(self, sid: str, user: SessionUser,
                 request: ConnectRequest) -> tuple[Session | None, str | None]:
@@ -129,11 +146,14 @@ class Hub:
         session = self.registry.by_sid(sid)
         if session is None:
             return failed("session_closed", "This connection has no open session.")
+        started = time.perf_counter()
         try:
-            event = parse_event(message, self.settings["MAX_EVENT_BYTES"])
+            ack = session.handle(parse_event(message, self.settings["MAX_EVENT_BYTES"]))
         except ProtocolError as exc:
-            return failed(exc.code, exc.message)
-        return session.handle(event)
+            ack = failed(exc.code, exc.message)
+        self.metrics.event_seconds.observe(time.perf_counter() - started)
+        self.metrics.events.labels("ok" if ack["ok"] else ack["error"]["code"]).inc()
+        return ack
 
     def ack(self, sid: str, message: Any) -> None:
         """Handle a cumulative ``ack``; a malformed one is logged and ignored."""

@@ -51,7 +51,8 @@ def _info() -> dict[str, Any]:
 @socketio.on("connect")
 def on_connect(auth: Any = None) -> None:
     if not current_user.is_authenticated:
-        raise _refuse(UNAUTHORIZED, "Log in before connecting.")
+        refused = _hub().refuse(UNAUTHORIZED, "Log in before connecting.")
+        raise _refuse(refused.code, refused.message)
     user = SessionUser(id=str(current_user.id), name=current_user.name,
                        is_admin=bool(current_user.is_admin))
     try:

@@ -149,3 +149,37 @@ def test_logout_closes_live_sessions(server):
     finally:
         client.close()
         bob.close()
+
+
+def scrape(server: ServerProcess) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = requests.get(server.url + "/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+
+def test_metrics_follow_what_happens(server, clients):
+    before = scrape(server)
+
+    def delta(after, name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    ProtocolClient(server.url, cookie=None).try_connect("echo")
+    client = clients().connect("echo")
+    client.wait_commands(1)
+    for i in range(1, 6):
+        client.event(i, "echo", {"text": "m"})
+    client.event(6, "nope", None)
+    after = scrape(server)
+    assert delta(after, "gateway_refusals_total", code="unauthorized") == 1
+    assert delta(after, "gateway_connections_total", outcome="new") == 1
+    assert delta(after, "gateway_events_total", result="ok") == 5
+    assert delta(after, "gateway_events_total", result="unknown_event") == 1
+    assert delta(after, "gateway_event_handling_seconds_count") == 6
+    assert delta(after, "gateway_commands_total") >= 6
+    assert after[("gateway_sessions", (("state", "attached"),))] >= 1
+    assert after[("gateway_bus_up", ())] == 1

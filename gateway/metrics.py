@@ -1,0 +1,72 @@
+"""Prometheus metrics of one worker, through ``prometheus-client`` (``GET /metrics``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+
+class _HubCollector(Collector):
+    """Reads the registry at scrape time: nothing is counted on the hot path for these."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        sessions = self.hub.registry.all()
+        by_state = GaugeMetricFamily("gateway_sessions", "Live sessions by state.",
+                                     labels=["state"])
+        for state, count in self.hub.registry.counts().items():
+            by_state.add_metric([state], count)
+        yield by_state
+        depths = [s.unacked for s in sessions]
+        yield GaugeMetricFamily("gateway_replay_buffer_commands",
+                                "Unacknowledged commands kept for replay, all sessions.",
+                                value=sum(depths))
+        yield GaugeMetricFamily("gateway_replay_buffer_max_commands",
+                                "Largest replay buffer of one session.",
+                                value=max(depths, default=0))
+        yield CounterMetricFamily("gateway_commands",
+                                  "Commands sent to sessions (live and closed).",
+                                  value=self.hub.metrics.closed_commands
+                                  + sum(s.last_seq for s in sessions))
+        yield GaugeMetricFamily("gateway_bus_up", "1 when the bus is reachable.",
+                                value=1 if self.hub.bus.healthy else 0)
+
+
+class GatewayMetrics:
+    """The counters a hub updates, in a registry of its own (one per app)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.registry = CollectorRegistry()
+        self.closed_commands = 0  # commands of sessions already closed
+        self.connections = Counter(
+            "gateway_connections", "Connections accepted: a new session or a resumed one.",
+            ["outcome"], registry=self.registry)
+        self.refusals = Counter(
+            "gateway_refusals", "Connections refused, by code.", ["code"],
+            registry=self.registry)
+        self.resume_failures = Counter(
+            "gateway_resume_failures", "Resumes that could not happen, by reason.",
+            ["reason"], registry=self.registry)
+        self.closes = Counter(
+            "gateway_sessions_closed", "Sessions closed, by reason.", ["reason"],
+            registry=self.registry)
+        self.events = Counter(
+            "gateway_events", "Events answered, by result (ok or the error code).",
+            ["result"], registry=self.registry)
+        self.event_seconds = Histogram(
+            "gateway_event_handling_seconds", "Time to handle one event, to its ack.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry)
+        self.registry.register(_HubCollector(hub))
