@@ -1,4 +1,9 @@
-"""Entry point: ``app`` for gunicorn; ``python wsgi.py`` runs the embedded eventlet server."""
+"""Entry point: ``app`` for gunicorn; ``python wsgi.py`` runs the embedded eventlet server.
+
+Both drain on SIGTERM: new sessions are refused, every client is told ``close`` with
+``server_shutdown``, apps run their ``on_close``, and the process exits once the clients
+have their close (at most ``GATEWAY_DRAIN_SECONDS``).
+"""
 
 import os
 
@@ -10,11 +15,70 @@ if __name__ == "__main__" and os.environ.get("GATEWAY_ASYNC_MODE", "eventlet") =
     eventlet.monkey_patch()
 
 import logging  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 from gateway import create_app  # noqa: E402
 from gateway import socketio  # noqa: E402
 
 app = create_app()
+logger = logging.getLogger("gateway")
+
+
+def drain(previous: Any, signum: int, frame: Any) -> None:
+    """Close every session, wait (bounded) for the closes to go out, then stop."""
+    settings = app.config["GATEWAY"]
+    logger.info("SIGTERM: draining (at most %.0f s)", settings["DRAIN_SECONDS"])
+    with app.app_context():  # on_close callbacks may use the app
+        app.extensions["gateway"].shutdown()
+    deadline = time.monotonic() + settings["DRAIN_SECONDS"]
+    engine = socketio.server.eio
+    while engine.sockets and time.monotonic() < deadline:
+        socketio.sleep(0.05)  # the writers send each close, then the sockets go away
+    logger.info("drained; %d connection(s) left", len(engine.sockets))
+    if callable(previous):
+        previous(signum, frame)  # gunicorn's own handler: the worker stops its way
+    else:
+        logging.shutdown()
+        os._exit(0)
+
+
+def install_drain() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # Signal context: do the work in a task of the configured async mode.
+        socketio.start_background_task(drain, previous, signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def install_drain_eventlet() -> None:
+    """SIGTERM for the embedded eventlet server.
+
+    Python runs a signal handler while eventlet's hub sits in epoll, which then goes
+    back to waiting: a task the handler spawns would only start on the next network
+    event. So the signal also writes to a socket a green thread waits on.
+    """
+    import socket
+
+    reader, writer = socket.socketpair()  # green sockets: monkey-patched
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # handled by the watcher
+
+    def watch() -> None:
+        keep = writer  # noqa: F841  (the wakeup fd must outlive this function)
+        while reader.recv(1) != bytes([signal.SIGTERM]):
+            pass
+        drain(None, signal.SIGTERM, None)
+
+    socketio.start_background_task(watch)
+
+
+if __name__ != "__main__" and callable(signal.getsignal(signal.SIGTERM)):
+    install_drain()  # under gunicorn, whose worker has installed its SIGTERM handler
 
 
 def main() -> None:
@@ -27,8 +91,11 @@ def main() -> None:
         print(f"Created the user 'demo' with password: {password}", flush=True)
         print("(shown once; create more with: flask --app wsgi users create NAME)", flush=True)
     host, port = settings["HOST"], settings["PORT"]
-    logging.getLogger("gateway").info("serving on http://%s:%d (%s)", host, port,
-                                      settings["ASYNC_MODE"])
+    if settings["ASYNC_MODE"] == "eventlet":
+        install_drain_eventlet()
+    else:
+        install_drain()
+    logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
     socketio.run(app, host=host, port=port, log_output=False,
                  allow_unsafe_werkzeug=settings["ASYNC_MODE"] == "threading")

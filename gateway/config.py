@@ -57,9 +57,12 @@ EVENT_MEMORY = 256
 MAX_BATCH = 256
 #: Create the database tables at start-up when missing.
 CREATE_TABLES = True
+#: On SIGTERM, how long to wait for clients to receive their close before exiting.
+DRAIN_SECONDS = 10.0
 
 _TYPES: dict[str, type] = {
     "RESUME_SECONDS": float,
+    "DRAIN_SECONDS": float,
     "REPLAY_LIMIT": int,
     "MAX_EVENT_BYTES": int,
     "EVENT_RATE": float,
@@ -78,7 +81,7 @@ KEYS = [
     "SECRET_KEY", "ENV", "DATABASE_URL", "MESSAGE_QUEUE", "ALLOWED_ORIGINS",
     "RESUME_SECONDS", "REPLAY_LIMIT", "MAX_EVENT_BYTES", "EVENT_RATE", "EVENT_BURST",
     "MAX_SESSIONS_PER_USER", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
-    "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES",
+    "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
 ]
 
 

@@ -9,6 +9,7 @@ UNAUTHORIZED = "unauthorized"
 UNKNOWN_APP = "unknown_app"
 TOO_MANY_SESSIONS = "too_many_sessions"
 BAD_REQUEST = "bad_request"
+SERVER_SHUTDOWN = "server_shutdown"  # refused while the worker drains (retry elsewhere)
 
 # Event ack errors.
 UNKNOWN_EVENT = "unknown_event"

@@ -11,6 +11,7 @@ from .apps import AppCatalog
 from .bus import LocalBus
 from .bus import Target
 from .errors import BAD_REQUEST
+from .errors import SERVER_SHUTDOWN
 from .errors import TOO_MANY_SESSIONS
 from .errors import UNKNOWN_APP
 from .errors import GatewayError
@@ -52,6 +53,7 @@ class Hub:
         self.runtime = runtime
         self.bus = LocalBus(self.deliver)
         self.metrics = GatewayMetrics(self)
+        self.draining = False  # set at shutdown: no new sessions
         self._task_context = task_context  # gives background tasks an app context
 
     # -- connections -----------------------------------------------------
@@ -59,6 +61,8 @@ class Hub:
     def connect(self, sid: str, user: SessionUser, auth: Any,
                 info: dict[str, Any] | None = None) -> Session:
         """Open or resume the session a new connection asks for; raise Refused if not."""
+        if self.draining:
+            raise self.refuse(SERVER_SHUTDOWN, "The server is shutting down; try again shortly.")
         try:
             request = parse_connect(auth)
         except ProtocolError as exc:
@@ -227,8 +231,12 @@ class Hub:
                 continue
         return reached
 
-    def shutdown(self, reason: str = "server_shutdown") -> None:
-        """Close every session (at process exit)."""
-        for session in self.registry.all():
+    def shutdown(self, reason: str = "server_shutdown") -> int:
+        """Refuse new sessions and close every session (their on_close callbacks run)."""
+        self.draining = True
+        sessions = self.registry.all()
+        for session in sessions:
             session.close(reason, "The server is shutting down.")
         self.bus.stop()
+        logger.info("shutdown: %d session(s) closed", len(sessions))
+        return len(sessions)

@@ -32,3 +32,13 @@ def tally(session: Session, data: Any) -> int:
     handled = session.state.setdefault("handled", Counter())
     handled[data["n"]] += 1
     return int(data["n"])
+
+
+@gateway.app("closer", keep_open=True)
+def closer(session: Session) -> None:
+    """Logs from its on_close, so a test can see the callbacks ran at shutdown."""
+    import logging
+
+    session.on_close(lambda s: logging.getLogger("gateway").info(
+        "on_close ran for session %s (%s)", s.id, s.close_reason))
+    session.send("output", kind="text", content="ready")
