@@ -287,8 +287,10 @@ class GatewayClient:
         try:
             self.sio.emit("event", {"id": event_id, "name": pending.name, "data": pending.data},
                           callback=on_ack)
-        except socketio.exceptions.BadNamespaceError:
-            pass  # disconnected: resent on resume
+        except (socketio.exceptions.BadNamespaceError, KeyError):
+            # disconnected (KeyError: python-socketio cleared its callbacks while we
+            # emitted, a cut racing the resend): resent on the next resume
+            pass
 
     def call(self, name: str, data: Any = None, timeout: float = 10.0) -> Any:
         """Send an event and wait for its result; raise EventFailed on an error ack."""
