@@ -34,6 +34,10 @@ EVENT_RATE = 50.0
 EVENT_BURST = 100
 #: Live (attached or detached) sessions one user may hold on this worker.
 MAX_SESSIONS_PER_USER = 20
+#: Live sessions one worker holds at most.
+MAX_SESSIONS = 10_000
+#: Events refused in a row for the rate limit after which the session is ended (flooding).
+ABUSE_LIMIT = 500
 #: Modules imported at start-up that register session apps.
 APPS = [
     "gateway.demos.hello",
@@ -68,6 +72,8 @@ _TYPES: dict[str, type] = {
     "EVENT_RATE": float,
     "EVENT_BURST": int,
     "MAX_SESSIONS_PER_USER": int,
+    "MAX_SESSIONS": int,
+    "ABUSE_LIMIT": int,
     "PORT": int,
     "INBOX_LIMIT": int,
     "EVENT_MEMORY": int,
@@ -80,7 +86,7 @@ _TYPES: dict[str, type] = {
 KEYS = [
     "SECRET_KEY", "ENV", "DATABASE_URL", "MESSAGE_QUEUE", "ALLOWED_ORIGINS",
     "RESUME_SECONDS", "REPLAY_LIMIT", "MAX_EVENT_BYTES", "EVENT_RATE", "EVENT_BURST",
-    "MAX_SESSIONS_PER_USER", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
+    "MAX_SESSIONS_PER_USER", "MAX_SESSIONS", "ABUSE_LIMIT", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
     "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
 ]
 
@@ -136,7 +142,8 @@ def validate(settings: Mapping[str, Any]) -> None:
         )
     if settings["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError("GATEWAY_LOG_FORMAT must be 'text' or 'json'.")
-    for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER",
+    for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER", "MAX_SESSIONS",
+                "ABUSE_LIMIT",
                 "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST"):
         if settings[key] < 1:
             raise ConfigError(f"GATEWAY_{key} must be at least 1.")

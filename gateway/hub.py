@@ -77,6 +77,8 @@ class Hub:
                 self.metrics.connections.labels("resumed").inc()
                 return resumed
             self.metrics.resume_failures.labels(reason).inc()
+        if len(self.registry) >= self.settings["MAX_SESSIONS"]:
+            raise self.refuse(TOO_MANY_SESSIONS, "This server is full; try again shortly.")
         if self.registry.count_for_user(user.id) >= self.settings["MAX_SESSIONS_PER_USER"]:
             raise self.refuse(
                 TOO_MANY_SESSIONS,

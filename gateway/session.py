@@ -107,6 +107,7 @@ class SessionLimits:
     max_batch: int = 256
     event_rate: float = 50.0
     event_burst: int = 100
+    abuse_limit: int = 500
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> SessionLimits:
@@ -118,6 +119,7 @@ class SessionLimits:
             max_batch=settings["MAX_BATCH"],
             event_rate=settings["EVENT_RATE"],
             event_burst=settings["EVENT_BURST"],
+            abuse_limit=settings["ABUSE_LIMIT"],
         )
 
 
@@ -172,6 +174,7 @@ class Session:
         self._stream = CommandStream(limits.replay_limit)
         self._ledger = EventLedger(limits.event_memory)
         self._bucket = TokenBucket(limits.event_rate, limits.event_burst)
+        self._refused_in_a_row = 0  # events refused by the rate limit since the last accepted
         self._pending: list[Command] = []  # sent, not yet emitted to the connection
         self._flush_scheduled = False
         self._batch_owner: int | None = None  # thread that will flush at the end of a handler
@@ -394,7 +397,8 @@ class Session:
             if recalled is not None:
                 return recalled  # a resent event: answer again, do not run again
             if not self._bucket.take():
-                return failed(RATE_LIMITED, "Too many events; slow down.")
+                return self._rate_limited()
+            self._refused_in_a_row = 0
             self._batch_owner = threading.get_ident()
             try:
                 ack = self._dispatch(event)
@@ -404,6 +408,15 @@ class Session:
             if ack.get("ok") or ack["error"]["code"] not in (RATE_LIMITED, SESSION_CLOSED):
                 self._ledger.record(event.id, ack)
             return ack
+
+    def _rate_limited(self) -> dict[str, Any]:
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row == 1:  # once per burst, not once per event
+            logger.warning("session %s of %s is over its event rate", self.id, self.user.name)
+        if self._refused_in_a_row >= self.limits.abuse_limit:
+            logger.warning("session %s of %s kept flooding: ending it", self.id, self.user.name)
+            self.close("kicked", "Too many events: the session was ended.")
+        return failed(RATE_LIMITED, "Too many events; slow down.")
 
     def _dispatch(self, event: EventMessage) -> dict[str, Any]:
         if event.name in REPLY_EVENTS:

@@ -201,3 +201,35 @@ def test_disconnect_detaches_and_ack_frees_the_buffer(connect, hub):
     wait_for(lambda: session.unacked == 0)
     sio.disconnect()
     assert session.lifecycle.value == "detached"
+
+
+def test_the_worker_session_cap(connect, refused, set_limits):
+    set_limits(MAX_SESSIONS=2)
+    connect("echo", user="alice")
+    connect("echo", user="bob")
+    error = refused({"app": "echo"}, user="root")
+    assert error["data"] == {"code": "too_many_sessions",
+                             "message": "This server is full; try again shortly."}
+
+
+def test_flooding_ends_only_the_abusers_session(connect, set_limits, hub):
+    import logging
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("gateway").addHandler(handler)
+    set_limits(EVENT_RATE=0.001, EVENT_BURST=2, ABUSE_LIMIT=20)
+    abuser, abuser_msgs = connect("echo", user="alice")
+    victim, _ = connect("echo", user="bob")
+    codes = [abuser.emit("event", {"id": i, "name": "echo", "data": {"text": "x"}},
+                         callback=True)["ok"] for i in range(1, 25) if abuser.is_connected()]
+    assert codes[:2] == [True, True] and not any(codes[2:])
+    assert abuser_msgs.named("close") == [{"reason": "kicked",
+                                           "message": "Too many events: the session was ended."}]
+    assert not abuser.is_connected()
+    assert victim.emit("event", {"id": 1, "name": "echo", "data": {"text": "fine"}},
+                       callback=True) == {"ok": True, "result": "fine"}
+    logging.getLogger("gateway").removeHandler(handler)
+    assert sum("is over its event rate" in r for r in records) == 1  # once per burst
+    assert sum("kept flooding: ending it" in r for r in records) == 1
