@@ -97,8 +97,11 @@ def main() -> None:
         install_drain()
     logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
-    socketio.run(app, host=host, port=port, log_output=False,
-                 allow_unsafe_werkzeug=settings["ASYNC_MODE"] == "threading")
+    if settings["ASYNC_MODE"] == "eventlet":
+        # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback.
+        socketio.run(app, host=host, port=port, log_output=False, debug=False)
+    else:
+        socketio.run(app, host=host, port=port, log_output=False, allow_unsafe_werkzeug=True)
 
 
 if __name__ == "__main__":

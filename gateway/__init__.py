@@ -74,6 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     gateway.init_app(app, socketio)
+    app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
+        app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size)
     app.register_blueprint(http.bp)
     import_apps(settings["APPS"])
     if settings["CREATE_TABLES"]:

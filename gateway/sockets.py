@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -81,3 +82,57 @@ def on_ack(*args: Any) -> None:
 @socketio.on("*")
 def on_other(name: Any, *args: Any) -> dict[str, Any]:
     return failed(BAD_REQUEST, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
+
+
+class EngineGuard:
+    """WSGI middleware in front of Engine.IO that turns two of its failure modes into 400s.
+
+    - A long-polling POST may only carry MESSAGE, PONG and CLOSE packets. python-engineio
+      answers any other (PING, NOOP, OPEN, an unknown type) by closing the socket and
+      waiting for a GET to drain its queue: the request hangs, and its green thread is
+      lost for good once the sender goes away, so a few thousand such posts exhaust the
+      server. They are refused here, before Engine.IO reads them.
+    - A request for a session that is already gone makes it raise ``KeyError`` out of the
+      WSGI call, which servers answer with a 500 (eventlet's, with the traceback).
+    """
+
+    VALID_POST_PACKETS = frozenset("134b")  # CLOSE, PONG, MESSAGE, binary MESSAGE
+
+    def __init__(self, wsgi_app: Any, max_bytes: int, path: str = "/socket.io/") -> None:
+        self.wsgi_app = wsgi_app
+        self.max_bytes = max_bytes
+        self.path = path
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith(self.path):
+            return self.wsgi_app(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and not self._valid_post(environ):
+            logger.info("malformed Engine.IO payload from %s", environ.get("REMOTE_ADDR"))
+            return self._bad_request(start_response, b"Malformed Engine.IO payload.")
+        try:
+            return self.wsgi_app(environ, start_response)
+        except KeyError:
+            logger.info("Engine.IO request for a closed session from %s",
+                        environ.get("REMOTE_ADDR"))
+            return self._bad_request(start_response, b"Session is disconnected.")
+
+    def _valid_post(self, environ: dict[str, Any]) -> bool:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        if length > self.max_bytes:
+            return True  # Engine.IO refuses it by size, without reading it
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)  # Engine.IO reads it again
+        try:
+            packets = body.decode("utf-8").split("\x1e")
+        except UnicodeDecodeError:
+            return False
+        return all(p[:1] in self.VALID_POST_PACKETS for p in packets)
+
+    @staticmethod
+    def _bad_request(start_response: Any, message: bytes) -> list[bytes]:
+        start_response("400 BAD REQUEST", [("Content-Type", "text/plain"),
+                                           ("Content-Length", str(len(message)))])
+        return [message]

@@ -1,0 +1,150 @@
+"""Fuzzing (hypothesis): arbitrary JSON and malformed payloads at every client-facing
+message and HTTP endpoint. The worker never crashes, answers with the documented error
+shapes, never shows a traceback, and other sessions keep working."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import websocket
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from gateway.errors import EVENT_ERROR_CODES
+
+from .support import ProtocolClient
+from .support import ServerProcess
+from .support import cookie_header
+from .support import create_user
+from .support import login
+from .support import server_env
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {}, optional={"id": json_values | st.integers(min_value=-5, max_value=2**60),
+                  "name": st.sampled_from(["echo", "input.reply", "x", "", "A", "a" * 70])
+                  | st.text(max_size=70) | json_values,
+                  "data": json_values, "extra": json_values})
+CODES = {"unauthorized", "unknown_app", "too_many_sessions", "bad_request"}
+
+
+def check_ack(ack: Any) -> None:
+    assert isinstance(ack, dict) and isinstance(ack.get("ok"), bool), ack
+    if not ack["ok"]:
+        assert set(ack) == {"ok", "error"} and ack["error"]["code"] in EVENT_ERROR_CODES, ack
+        assert "Traceback" not in ack["error"]["message"]
+
+
+@pytest.fixture
+def pair(connect, set_limits):
+    set_limits(EVENT_RATE=1e6, EVENT_BURST=10**6)
+    fuzzed, _ = connect("echo", user="alice")
+    bystander, messages = connect("echo", user="bob")
+    return fuzzed, bystander
+
+
+@FUZZ
+@given(message=event_like | json_values)
+def test_events(pair, message):
+    fuzzed, bystander = pair
+    check_ack(fuzzed.emit("event", message, callback=True))
+    assert fuzzed.is_connected() and bystander.is_connected()
+
+
+@FUZZ
+@given(message=json_values, extra=st.lists(json_values, max_size=2))
+def test_acks_and_unknown_messages(pair, message, extra):
+    fuzzed, bystander = pair
+    fuzzed.emit("ack", message, *extra)
+    check_ack(fuzzed.emit("whatever", message, callback=True))
+    check_ack(fuzzed.emit("event", {"id": 10**9, "name": "echo", "data": {"text": "ok"}},
+                          callback=True))
+    assert bystander.emit("event", {"id": 1, "name": "echo", "data": {"text": "b"}},
+                          callback=True)["ok"]
+
+
+@FUZZ
+@given(auth=json_values | st.fixed_dictionaries({"app": json_values, "resume": json_values}))
+def test_connect_auth(app, auth):
+    from gateway import socketio
+
+    from .conftest import login_client
+    sio = socketio.test_client(app, flask_test_client=login_client(app, "alice"), auth=auth)
+    if sio.is_connected():
+        sio.disconnect()
+
+
+@FUZZ
+@given(path=st.text(max_size=30), method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+       form=st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=4))
+def test_http_endpoints(app, path, method, form):
+    client = app.test_client()
+    for url in ("/" + path.lstrip("/"), "/login", "/logout", "/app/" + path[:10], "/readyz"):
+        response = client.open(url, method=method, data=form)
+        assert response.status_code < 500, (url, method, response.status_code)
+        assert b"Traceback" not in response.data
+
+
+# -- raw malformed Engine.IO / Socket.IO packets against a real server ---------------
+
+GARBAGE = [
+    "", "4", "40", "40{", "41", "42", "42[", '42["event"', '42["event",{"id":1}',
+    '421[]', '42["event",1,2,3]', '43[]', '44{}', '451-["event",{"_placeholder":true,"num":0}]',
+    '46', "2probe", "3", "5", "6", "1", "9", "\x00", "4\x1e42[]", "\ud7ff" * 3,
+    '42["event",' + "[" * 500 + "]" * 500 + "]", '42["ack",{"seq":1e999}]',
+    '42["event",{"id":1,"name":"echo","data":' + '"x"' * 10 + "}]",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    env = server_env(str(tmp / "gateway.db"))
+    for name in ("fuzzy", "calm"):
+        create_user(env, name, "fuzz-test-password")
+    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
+    yield proc
+    proc.stop()
+
+
+def test_raw_garbage_over_websocket_and_polling(server):
+    cookie = cookie_header(login(server.url, "fuzzy", "fuzz-test-password"))
+    calm = ProtocolClient(server.url, cookie_header(login(server.url, "calm", "fuzz-test-password")))
+    calm.connect("echo")
+    ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    for junk in GARBAGE + [b"\x00\xff\xfe", b"4" * 10]:
+        ws = websocket.create_connection(ws_url, header=[f"Cookie: {cookie}"], timeout=5)
+        try:
+            ws.recv()  # the Engine.IO open packet
+            ws.send('40{"app":"echo"}')
+            (ws.send_binary if isinstance(junk, bytes) else ws.send)(junk)
+            ws.send('42["event",{"id":1,"name":"echo","data":{"text":"after"}}]')
+        except (websocket.WebSocketException, OSError):
+            pass  # the server may drop a connection that sent garbage: that is fine
+        finally:
+            ws.close()
+    base = server.url + "/socket.io/?EIO=4&transport=polling"
+    for junk in GARBAGE:
+        opened = requests.get(base, headers={"Cookie": cookie}, timeout=5)
+        sid = opened.text[opened.text.index("{"):].split('"sid":"')[1].split('"')[0]
+        for body in ('40{"app":"echo"}', junk, junk + "\x1e" + junk):
+            response = requests.post(f"{base}&sid={sid}", data=body.encode("utf-8", "surrogatepass"),
+                                     headers={"Cookie": cookie}, timeout=5)
+            assert response.status_code in (200, 400), (body, response.status_code)
+            assert "Traceback" not in response.text
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+    assert calm.event(1, "echo", {"text": "still here"}) == {"ok": True, "result": "still here"}
+    calm.close()
