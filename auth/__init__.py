@@ -5,6 +5,9 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask
+from flask import has_request_context
+from flask import request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
@@ -27,12 +30,23 @@ def load_user(user_id: str) -> User | None:
     return user if user is not None and user.is_active else None
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, Secure when served over HTTPS (GATEWAY_COOKIE_SECURE)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        setting = app.config["GATEWAY"]["COOKIE_SECURE"]
+        if setting == "auto":
+            return has_request_context() and request.is_secure
+        return bool(setting == "true")
+
+
 def init_app(app: Flask) -> None:
     """Bind the database, Flask-Login and CSRF protection; add the views and CLI."""
     from . import cli
     from . import views
 
     db.init_app(app)
+    app.session_interface = SessionInterface()
     login_manager.init_app(app)
     csrf.init_app(app)
     # The login form checks its own CSRF token, so a stale form gets the form back

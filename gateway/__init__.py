@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .bus import Target
 from .errors import GatewayError
@@ -76,6 +77,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     gateway.init_app(app, socketio)
     app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
         app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size)
+    if settings["PROXY_FIX"]:
+        # Outermost, so Flask (Secure cookies, remote address) and Engine.IO (the
+        # same-origin check) all see the client's scheme, host and address.
+        hops = settings["PROXY_FIX"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
     app.register_blueprint(http.bp)
     import_apps(settings["APPS"])
     if settings["CREATE_TABLES"]:

@@ -61,12 +61,17 @@ EVENT_MEMORY = 256
 MAX_BATCH = 256
 #: Create the database tables at start-up when missing.
 CREATE_TABLES = True
+#: Secure flag of the login cookie: "auto" (when the request is HTTPS), "true" or "false".
+COOKIE_SECURE = "auto"
+#: Proxies in front whose X-Forwarded-For/-Proto/-Host headers are trusted (0: none).
+PROXY_FIX = 0
 #: On SIGTERM, how long to wait for clients to receive their close before exiting.
 DRAIN_SECONDS = 10.0
 
 _TYPES: dict[str, type] = {
     "RESUME_SECONDS": float,
     "DRAIN_SECONDS": float,
+    "PROXY_FIX": int,
     "REPLAY_LIMIT": int,
     "MAX_EVENT_BYTES": int,
     "EVENT_RATE": float,
@@ -88,6 +93,7 @@ KEYS = [
     "RESUME_SECONDS", "REPLAY_LIMIT", "MAX_EVENT_BYTES", "EVENT_RATE", "EVENT_BURST",
     "MAX_SESSIONS_PER_USER", "MAX_SESSIONS", "ABUSE_LIMIT", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
     "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
+    "COOKIE_SECURE", "PROXY_FIX",
 ]
 
 
@@ -140,6 +146,10 @@ def validate(settings: Mapping[str, Any]) -> None:
         raise ConfigError(
             "GATEWAY_ASYNC_MODE must be one of eventlet, threading, gevent."
         )
+    if settings["COOKIE_SECURE"] not in ("auto", "true", "false"):
+        raise ConfigError("GATEWAY_COOKIE_SECURE must be auto, true or false.")
+    if settings["PROXY_FIX"] < 0:
+        raise ConfigError("GATEWAY_PROXY_FIX must be 0 or the number of proxies in front.")
     if settings["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError("GATEWAY_LOG_FORMAT must be 'text' or 'json'.")
     for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER", "MAX_SESSIONS",

@@ -121,3 +121,35 @@ def test_demo_user_is_created_once(app_config, tmp_path):
         assert password and auth.User.by_name("demo").check_password(password)
         assert auth.create_demo_user() is None
     app.extensions["gateway"].shutdown()
+
+
+def login_cookie(app, base_url: str, headers: dict | None = None) -> str:
+    client = app.test_client()
+    response = client.post("/login", base_url=base_url, headers=headers or {},
+                           data={"name": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    (cookie,) = [v for k, v in response.headers.items() if k == "Set-Cookie"]
+    return cookie
+
+
+def test_login_cookie_is_httponly_samesite_and_secure_over_https(app):
+    plain = login_cookie(app, "http://gw.test")
+    secure = login_cookie(app, "https://gw.test")
+    for cookie in (plain, secure):
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in plain and "Secure" in secure
+
+
+def test_forwarded_https_is_trusted_only_behind_a_configured_proxy(app_config, tmp_path):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    for hops, expect_secure in ((0, False), (1, True)):
+        app = create_app(dict(app_config, GATEWAY_PROXY_FIX=hops,
+                              GATEWAY_DATABASE_URL=f"sqlite:///{tmp_path / f'hops{hops}.db'}"))
+        with app.app_context():
+            user = auth.User(name="alice")
+            user.set_password(PASSWORD)
+            auth.db.session.add(user)
+            auth.db.session.commit()
+        cookie = login_cookie(app, "http://gw.test", forwarded)
+        assert ("Secure" in cookie) is expect_secure
+        app.extensions["gateway"].shutdown()
