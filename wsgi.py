@@ -66,12 +66,22 @@ def install_drain_eventlet() -> None:
     reader, writer = socket.socketpair()  # green sockets: monkey-patched
     writer.setblocking(False)
     signal.set_wakeup_fd(writer.fileno())
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # handled by the watcher
+    received = []
 
-    def watch() -> None:
-        keep = writer  # noqa: F841  (the wakeup fd must outlive this function)
-        while reader.recv(1) != bytes([signal.SIGTERM]):
-            pass
+    def on_sigterm(signum: int, frame: Any) -> None:
+        received.append(signum)  # the watcher drains; a second SIGTERM exits at once
+        if len(received) > 1:
+            os._exit(1)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def watch(wakeup: socket.socket = writer) -> None:  # holds the fd: it must stay open
+        while True:
+            signum = reader.recv(1)
+            if not signum:
+                return  # the wakeup socket is closed: nothing left to watch
+            if signum == bytes([signal.SIGTERM]):
+                break
         drain(None, signal.SIGTERM, None)
 
     socketio.start_background_task(watch)

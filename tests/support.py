@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -207,3 +209,23 @@ class ProtocolClient:
     def close(self) -> None:
         if self.sio.connected:
             self.sio.disconnect()
+
+
+@contextlib.contextmanager
+def running_server(tmp_path_factory: Any, name: str, users: list[str], password: str,
+                   kind: str = "eventlet", **env: str) -> Iterator[ServerProcess]:
+    """A real server of ``kind`` (eventlet, threading, gunicorn) with ``users``, its own
+    database and log under a fresh temporary folder; stopped on exit."""
+    tmp = tmp_path_factory.mktemp(name)
+    settings = server_env(str(tmp / "gateway.db"),
+                          GATEWAY_ASYNC_MODE="threading" if kind == "threading" else "eventlet",
+                          **env)
+    for user in users:
+        create_user(settings, user, password)
+    log = str(tmp / "server.log")
+    proc = (ServerProcess.gunicorn(settings, log) if kind == "gunicorn"
+            else ServerProcess.embedded(settings, log)).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

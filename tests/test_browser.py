@@ -9,8 +9,7 @@ import pytest
 
 from .support import IN_CI
 from .support import ServerProcess
-from .support import create_user
-from .support import server_env
+from .support import running_server
 
 PASSWORD = "browser-test-password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -20,12 +19,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("browser")
-    env = server_env(str(tmp / "gateway.db"), FLASK_DEMO_PROGRESS_SECONDS="0.05")
-    create_user(env, "pat", PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "browser", ["pat"], PASSWORD,
+                        FLASK_DEMO_PROGRESS_SECONDS="0.05") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +87,9 @@ def test_index_lists_the_demo_apps_and_wrong_password_is_refused(page, server):
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server whose progress demo runs 60 steps of 0.1 s: time to go offline and reload."""
-    tmp = tmp_path_factory.mktemp("browser-resume")
-    env = server_env(str(tmp / "gateway.db"), FLASK_DEMO_PROGRESS_STEPS="60",
-                     FLASK_DEMO_PROGRESS_SECONDS="0.1")
-    create_user(env, "pat", PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "browser-resume", ["pat"], PASSWORD,
+                        FLASK_DEMO_PROGRESS_STEPS="60", FLASK_DEMO_PROGRESS_SECONDS="0.1") as proc:
+        yield proc
 
 
 RECORDER = """

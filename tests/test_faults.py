@@ -21,9 +21,8 @@ from .support import IN_CI
 from .support import ROOT
 from .support import ServerProcess
 from .support import cookie_header
-from .support import create_user
 from .support import login
-from .support import server_env
+from .support import running_server
 from .support import wait_for
 
 PASSWORD = "fault-test-password"
@@ -34,20 +33,16 @@ GAPS = (0.005, 0.08)  # a cut comes this long (random) after each new connection
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("faults")
-    env = server_env(
-        str(tmp / "gateway.db"),
+    with running_server(
+        tmp_path_factory, "faults", ["fay"], PASSWORD,
         GATEWAY_APPS="tests.fault_app",
         GATEWAY_EVENT_RATE="10000", GATEWAY_EVENT_BURST="10000",
         GATEWAY_REPLAY_LIMIT="20000", GATEWAY_EVENT_MEMORY="2000",
         GATEWAY_LOG_LEVEL="WARNING",
         FLASK_FAULT_COMMANDS=str(COMMANDS), FLASK_FAULT_EVENTS=str(EVENTS),
         FLASK_FAULT_SECONDS=str(STREAM_SECONDS),
-    )
-    create_user(env, "fay", PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
 
 
 def percentile(values: list[float], q: float) -> float:

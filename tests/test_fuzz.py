@@ -20,9 +20,8 @@ from gateway.errors import EVENT_ERROR_CODES
 from .support import ProtocolClient
 from .support import ServerProcess
 from .support import cookie_header
-from .support import create_user
 from .support import login
-from .support import server_env
+from .support import running_server
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -111,13 +110,8 @@ GARBAGE = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    env = server_env(str(tmp / "gateway.db"))
-    for name in ("fuzzy", "calm"):
-        create_user(env, name, "fuzz-test-password")
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "fuzz", ["fuzzy", "calm"], "fuzz-test-password") as proc:
+        yield proc
 
 
 def test_raw_garbage_over_websocket_and_polling(server):

@@ -13,8 +13,7 @@ import pytest
 from .support import IN_CI
 from .support import ROOT
 from .support import ServerProcess
-from .support import create_user
-from .support import server_env
+from .support import running_server
 
 PASSWORD = "node-test-password"
 SCRIPT = os.path.join(ROOT, "tests", "node", "client.mjs")
@@ -22,12 +21,8 @@ SCRIPT = os.path.join(ROOT, "tests", "node", "client.mjs")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("node")
-    env = server_env(str(tmp / "gateway.db"))
-    create_user(env, "nora", PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "node", ["nora"], PASSWORD) as proc:
+        yield proc
 
 
 def run_node(server: ServerProcess, scenario: str, transport: str) -> dict:

@@ -14,9 +14,8 @@ from gateway.origins import cors_setting
 
 from .support import ServerProcess
 from .support import cookie_header
-from .support import create_user
 from .support import login
-from .support import server_env
+from .support import running_server
 
 PASSWORD = "origin-test-password"
 HOST = {"HTTP_HOST": "gw.test:8000", "wsgi.url_scheme": "https"}
@@ -44,12 +43,9 @@ def test_default_is_same_origin_only_and_star_only_when_explicit():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("origins")
-    env = server_env(str(tmp / "gateway.db"), GATEWAY_ALLOWED_ORIGINS="https://*.example.com")
-    create_user(env, "olga", PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "origins", ["olga"], PASSWORD,
+                        GATEWAY_ALLOWED_ORIGINS="https://*.example.com") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from gateway.client import GatewayClient
 from .support import ProtocolClient
 from .support import ServerProcess
 from .support import cookie_header
-from .support import create_user
 from .support import login
-from .support import server_env
+from .support import running_server
 from .support import wait_for
 
 PASSWORD = "resume-test-password"
@@ -21,16 +20,11 @@ PASSWORD = "resume-test-password"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tmp = tmp_path_factory.mktemp("resume")
-    env = server_env(str(tmp / "gateway.db"), GATEWAY_RESUME_SECONDS="1",
-                     GATEWAY_REPLAY_LIMIT="100",
-                     GATEWAY_APPS="gateway.demos.echo,tests.fault_app",
-                     FLASK_FAULT_SECONDS="1", FLASK_FAULT_COMMANDS="1000")
-    for name in ("alice", "bob"):
-        create_user(env, name, PASSWORD)
-    proc = ServerProcess.embedded(env, str(tmp / "server.log")).start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, "resume", ["alice", "bob"], PASSWORD,
+                        GATEWAY_RESUME_SECONDS="1", GATEWAY_REPLAY_LIMIT="100",
+                        GATEWAY_APPS="gateway.demos.echo,tests.fault_app",
+                        FLASK_FAULT_SECONDS="1", FLASK_FAULT_COMMANDS="1000") as proc:
+        yield proc
 
 
 def cookie(server: ServerProcess, user: str) -> str:

@@ -15,9 +15,8 @@ import requests
 from .support import ProtocolClient
 from .support import ServerProcess
 from .support import cookie_header
-from .support import create_user
 from .support import login
-from .support import server_env
+from .support import running_server
 from .support import wait_for
 
 PASSWORD = "server-test-password"
@@ -27,16 +26,9 @@ KINDS = ["eventlet", "threading", "gunicorn"]
 @pytest.fixture(scope="module", params=KINDS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[ServerProcess]:
-    kind = request.param
-    tmp = tmp_path_factory.mktemp(kind)
-    env = server_env(str(tmp / "gateway.db"), GATEWAY_ASYNC_MODE=kind if kind != "gunicorn" else "eventlet")
-    for name in ("alice", "bob"):
-        create_user(env, name, PASSWORD)
-    log = str(tmp / "server.log")
-    proc = ServerProcess.gunicorn(env, log) if kind == "gunicorn" else ServerProcess.embedded(env, log)
-    proc.start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path_factory, request.param, ["alice", "bob"], PASSWORD,
+                        kind=request.param) as proc:
+        yield proc
     assert "Traceback" not in proc.log(), proc.log()
 
 

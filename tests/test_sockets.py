@@ -185,7 +185,6 @@ def test_logout_closes_the_users_live_sessions(app, connect):
     sio = socketio.test_client(app, flask_test_client=client, auth={"app": "echo"})
     bob, bob_msgs = connect("echo", user="bob")
     assert sio.is_connected()
-    received = []
     response = client.post("/logout")
     assert response.status_code == 302
     assert not sio.is_connected()
