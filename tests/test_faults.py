@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -50,17 +51,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def report(label: str, cuts: int, commands: int, duplicates: int, gaps: int,
-           resumes: list[float]) -> str:
-    line = (f"{label}: cuts={cuts} commands={commands} duplicates_dropped={duplicates} "
-            f"gaps={gaps} resumes={len(resumes)} resume_p50={percentile(resumes, 0.5) * 1000:.1f}ms "
+def report(capsys: pytest.CaptureFixture[str], label: str, cuts: int, while_streaming: Any,
+           commands: int, duplicates: int, gaps: int, resumes: list[float]) -> None:
+    """Print the figures of a run, past pytest's capture so every run shows them."""
+    line = (f"{label}: cuts={cuts} (while streaming: {while_streaming}) commands={commands} "
+            f"duplicates_dropped={duplicates} gaps={gaps} resumes={len(resumes)} "
+            f"resume_p50={percentile(resumes, 0.5) * 1000:.1f}ms "
             f"resume_p99={percentile(resumes, 0.99) * 1000:.1f}ms")
-    print("\n" + line)
-    return line
+    with capsys.disabled():
+        print("\n" + line)
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-def test_python_client_under_random_cuts(server, transport):
+def test_python_client_under_random_cuts(server, transport, capsys):
     proxy = CuttingProxy(server.port)
     cookie = cookie_header(login(server.url, "fay", PASSWORD))
     client = GatewayClient(proxy.url, "stream", cookie=cookie, transports=[transport],
@@ -87,9 +90,8 @@ def test_python_client_under_random_cuts(server, transport):
         done.set()
         client.close()
         proxy.close()
-    report(f"python/{transport}", proxy.cuts, len(client.applied), client.duplicates,
-           client.gaps, [r.seconds for r in client.resumes if r.seconds])
-    print(f"cuts while streaming: {cuts_while_streaming}")
+    report(capsys, f"python/{transport}", proxy.cuts, cuts_while_streaming, len(client.applied),
+           client.duplicates, client.gaps, [r.seconds for r in client.resumes if r.seconds])
     assert proxy.cuts >= cuts
     assert all(r.resumed for r in client.resumes), [r for r in client.resumes if not r.resumed]
     assert client.gaps == 0
@@ -100,7 +102,7 @@ def test_python_client_under_random_cuts(server, transport):
     assert client.applied[-1]["args"] == {"handled": EVENTS, "twice": 0}
 
 
-def test_official_js_client_under_random_cuts(server):
+def test_official_js_client_under_random_cuts(server, capsys):
     node = shutil.which("node")
     if node is None:
         assert not IN_CI, "node is required in CI"
@@ -136,9 +138,8 @@ def test_official_js_client_under_random_cuts(server):
     assert proc.returncode == 0, out + err
     cuts_while_streaming = stream_end[0] if stream_end else None
     result = json.loads(out.strip().splitlines()[-1])
-    report("node/websocket", proxy.cuts, result["applied"], result["duplicates"], result["gaps"],
-           result["resumeSeconds"])
-    print(f"cuts while streaming: {cuts_while_streaming}")
+    report(capsys, "node/websocket", proxy.cuts, cuts_while_streaming, result["applied"],
+           result["duplicates"], result["gaps"], result["resumeSeconds"])
     assert proxy.cuts >= CUTS
     assert result["freshSessions"] == [], result["freshSessions"]
     assert result["gaps"] == 0 and result["ticksInOrder"] is True
