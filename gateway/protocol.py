@@ -15,7 +15,6 @@ from .errors import BAD_REQUEST
 from .errors import TOO_LARGE
 from .errors import ProtocolError
 
-VERSION = 1
 EVENT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 APP_NAME = EVENT_NAME
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -25,7 +24,6 @@ MAX_ID = 2**53 - 1  # largest integer a JavaScript client can count to exactly
 CLOSE_REASONS = frozenset(
     {"closed", "expired", "logged_out", "kicked", "server_shutdown", "slow_consumer"}
 )
-RESUME_FAILURES = frozenset({"expired", "unknown", "replay_overflow", "forbidden"})
 
 
 @dataclass(frozen=True)

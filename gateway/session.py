@@ -39,6 +39,7 @@ from .errors import IllegalTransition
 from .errors import ProtocolError
 from .errors import ReplayOverflow
 from .errors import SessionClosed
+from .protocol import CLOSE_REASONS
 from .protocol import EventMessage
 from .protocol import failed
 from .protocol import ok
@@ -223,10 +224,6 @@ class Session:
                 self.info["attached_at"] = time.time()
             self._transport.emit(sid, "session", self._welcome(self._token, False, reason))
 
-    def can_resume_from(self, last_seq: int) -> bool:
-        with self._cond:
-            return self._stream.can_resume_from(last_seq)
-
     def resume(self, sid: str, token: str, last_seq: int) -> str | None:
         """Move the session to connection ``sid`` and replay what follows ``last_seq``.
 
@@ -288,6 +285,9 @@ class Session:
 
     def close(self, reason: str = "closed", message: str | None = None) -> None:
         """End the session: tell the client why, wake the app, run ``on_close``."""
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"Close reason {reason!r} is not one of protocol v1's: "
+                             f"{', '.join(sorted(CLOSE_REASONS))}.")
         with self._flush_lock:
             with self._cond:
                 if self.closed:

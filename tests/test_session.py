@@ -182,6 +182,9 @@ def test_close_is_final_and_illegal_transitions_fail_loudly():
         session.send("x")
     with pytest.raises(IllegalTransition):
         session.attach("s2")
+    other, _, _, _ = make()
+    with pytest.raises(ValueError, match="not one of protocol v1"):
+        other.close("bored")  # only the reasons of the protocol reach clients
     assert session.handle(event(1, "x"))["error"]["code"] == "session_closed"
 
 
