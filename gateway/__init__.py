@@ -88,4 +88,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings["CREATE_TABLES"]:
         with app.app_context():
             auth.db.create_all()
+    app.extensions["gateway"].start()
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,42 @@ class Hub:
         self.metrics = GatewayMetrics(self)
         self.draining = False  # set at shutdown: no new sessions
         self._task_context = task_context  # gives background tasks an app context
+        self._periodic: list[tuple[str, float, Callable[[], None]]] = []
+        self._stopping = threading.Event()
+        self._started = False
+
+    # -- background work ---------------------------------------------------
+
+    def every(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` every ``interval`` seconds (in an app context) once started."""
+        self._periodic.append((name, interval, fn))
+        if self._started:
+            self._spawn_periodic(name, interval, fn)
+
+    def start(self) -> None:
+        """Start the bus and the periodic tasks (idempotent)."""
+        if self._started:
+            return
+        self._started = True
+        self._stopping.clear()
+        self.bus.start()
+        for name, interval, fn in self._periodic:
+            self._spawn_periodic(name, interval, fn)
+
+    def _spawn_periodic(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    fn()
+                except Exception:  # a failing check must not end the loop
+                    logger.exception("periodic task %s failed", name)
+        self.runtime.spawn(self._task_context(loop) if self._task_context else loop)
+
+    def stop(self) -> None:
+        """Stop the periodic tasks and the bus."""
+        self._stopping.set()
+        self._started = False
+        self.bus.stop()
 
     # -- connections -----------------------------------------------------
 
@@ -239,6 +276,6 @@ class Hub:
         sessions = self.registry.all()
         for session in sessions:
             session.close(reason, "The server is shutting down.")
-        self.bus.stop()
+        self.stop()
         logger.info("shutdown: %d session(s) closed", len(sessions))
         return len(sessions)
