@@ -13,6 +13,7 @@ from flask_wtf import CSRFProtect
 
 from .models import User
 from .models import db
+from .models import upgrade_schema
 
 __all__ = ["User", "create_demo_user", "db", "init_app", "login_manager"]
 
@@ -23,11 +24,10 @@ csrf = CSRFProtect()
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+def load_user(login_id: str) -> User | None:
+    # The cookie holds "ID:EPOCH" (User.get_id): a login ends when the account is
+    # deleted or disabled or its password changes (the epoch moves on).
+    return User.from_login_id(login_id)
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -43,9 +43,14 @@ class SessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     """Bind the database, Flask-Login and CSRF protection; add the views and CLI."""
     from . import cli
+    from . import limits  # noqa: F401  (its table is created with the others)
+    from . import tokens
     from . import views
 
     db.init_app(app)
+    if app.config["GATEWAY"]["CREATE_TABLES"]:
+        with app.app_context():
+            upgrade_schema()
     app.session_interface = SessionInterface()
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -54,6 +59,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(views.login)
     app.register_blueprint(views.bp)
     app.register_blueprint(cli.bp)
+    app.register_blueprint(tokens.bp)
 
 
 def create_demo_user() -> str | None:

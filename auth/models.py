@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone
 
@@ -11,13 +13,19 @@ from argon2.exceptions import VerificationError
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
+from sqlalchemy import inspect
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 db = SQLAlchemy()
 _hasher = PasswordHasher()
+logger = logging.getLogger("auth")
 
 NAME_MAX = 64
+#: Users looked up per query when checking live sessions (below SQLite's variable limit).
+CHECK_CHUNK = 500
 
 
 def _now() -> datetime:
@@ -33,9 +41,40 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     is_admin: Mapped[bool] = mapped_column(default=False)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    #: Bumped whenever the account's existing logins must end (password changed,
+    #: disabled): the login cookie and every live session carry the epoch they began in.
+    auth_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<User {self.name}>"
+
+    def get_id(self) -> str:
+        """Flask-Login's id for the cookie: ``"ID:EPOCH"``, stale once the epoch moves on."""
+        return f"{self.id}:{self.auth_epoch or 0}"
+
+    @classmethod
+    def from_login_id(cls, login_id: str) -> User | None:
+        """The active user a cookie's ``"ID:EPOCH"`` stands for, or None if it is stale."""
+        user_id, _, epoch = login_id.partition(":")
+        if not user_id.isdigit() or not epoch.isdigit():
+            return None
+        user = db.session.get(cls, int(user_id))
+        if user is None or not user.is_active or user.auth_epoch != int(epoch):
+            return None
+        return user
+
+    def end_logins(self) -> None:
+        """Make every existing login of this account stale (cookies and live sessions)."""
+        self.auth_epoch = (self.auth_epoch or 0) + 1
+
+    def change_password(self, password: str) -> None:
+        """A new password; the logins made with the old one end."""
+        self.set_password(password)
+        self.end_logins()
+
+    def disable(self) -> None:
+        self.disabled = True
+        self.end_logins()
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users at login
@@ -57,6 +96,44 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @classmethod
     def by_name(cls, name: str) -> User | None:
         return db.session.execute(db.select(cls).filter_by(name=name)).scalar_one_or_none()
+
+
+def stale_logins(logins: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """The ``(user id, epoch)`` pairs that no longer stand: user deleted or disabled, or
+    the epoch moved on. Ids that are not a user id are left alone. One query per
+    :data:`CHECK_CHUNK` users."""
+    wanted = {(user_id, epoch) for user_id, epoch in logins if user_id.isdigit()}
+    ids = sorted({int(user_id) for user_id, _ in wanted})
+    current: dict[str, int] = {}  # user id -> epoch, for users that still stand
+    for start in range(0, len(ids), CHECK_CHUNK):
+        rows = db.session.execute(
+            db.select(User.id, User.auth_epoch, User.disabled)
+            .where(User.id.in_(ids[start:start + CHECK_CHUNK]))
+        )
+        current.update((str(user_id), epoch) for user_id, epoch, disabled in rows
+                       if not disabled)
+    return {(user_id, epoch) for user_id, epoch in wanted if current.get(user_id) != epoch}
+
+
+def upgrade_schema() -> None:
+    """Add the columns that are newer than an existing database (``create_all`` only
+    creates missing tables)."""
+    inspector = inspect(db.engine)
+    if not inspector.has_table(User.__tablename__):
+        return
+    columns = {column["name"] for column in inspector.get_columns(User.__tablename__)}
+    if "auth_epoch" in columns:
+        return
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "ALTER TABLE users ADD COLUMN auth_epoch INTEGER NOT NULL DEFAULT 0"))
+    except DBAPIError:
+        # Another worker starting at the same moment may have added it first.
+        columns = {c["name"] for c in inspect(db.engine).get_columns(User.__tablename__)}
+        if "auth_epoch" not in columns:
+            raise
+    logger.info("database upgraded: added users.auth_epoch")
 
 
 # A hash to verify against when the user does not exist, so a login takes the same

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint
 from flask import current_app
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -18,6 +19,8 @@ from flask_login import logout_user
 from werkzeug.wrappers import Response
 
 from .forms import LoginForm
+from .limits import LoginLimiter
+from .limits import wait_text
 from .models import User
 from .models import verify_dummy
 
@@ -46,14 +49,29 @@ def login() -> str | Response:
             return redirect(form.next.data or url_for("pages.index"))
     error = None
     if form.validate_on_submit():
+        limiter = LoginLimiter.from_settings(current_app.config["GATEWAY"])
+        address = request.remote_addr or ""
+        wait = limiter.retry_after(form.name.data, address)
+        if wait is not None:
+            # Refused before the password is checked; the same answer whether or not
+            # the account exists.
+            logger.warning("login refused for %r from %s: too many failed logins",
+                           form.name.data[:64], address)
+            error = ("Too many failed logins for this name or from this address. "
+                     f"Try again in {wait_text(wait)}.")
+            response = make_response(render_template("login.html", form=form, error=error), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = User.by_name(form.name.data)
         if user is None:
             verify_dummy(form.password.data)
         if user is not None and user.check_password(form.password.data) and user.is_active:
+            limiter.succeeded(user.name)
             login_user(user)
-            logger.info("user %s logged in from %s", user.name, request.remote_addr)
+            logger.info("user %s logged in from %s", user.name, address)
             return redirect(safe_next(form.next.data) or url_for("pages.index"))
-        logger.info("failed login for %r from %s", form.name.data[:64], request.remote_addr)
+        limiter.failed(form.name.data, address)
+        logger.info("failed login for %r from %s", form.name.data[:64], address)
         error = "Wrong name or password."
     elif request.method == "POST":
         error = "The form expired or was incomplete; please try again."

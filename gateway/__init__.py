@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .bus import Emitter
 from .bus import Target
 from .errors import GatewayError
 from .errors import SessionClosed
@@ -20,7 +21,7 @@ from .session import Session
 from .session import SessionState
 
 __all__ = [
-    "Event", "Gateway", "GatewayError", "Session", "SessionClosed", "SessionState",
+    "Emitter", "Event", "Gateway", "GatewayError", "Session", "SessionClosed", "SessionState",
     "Target", "create_app", "gateway", "socketio",
 ]
 
@@ -29,6 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the gateway app: defaults, then ``GATEWAY_*`` environment, then ``config``."""
+    from . import api
+    from . import cli
     from . import config as settings_module
     from . import http
     from . import logs
@@ -71,6 +74,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Events of one connection are handled inline, in arrival order.
         async_handlers=False,
         max_http_buffer_size=max(1_000_000, 2 * settings["MAX_EVENT_BYTES"]),
+        # Users' own socketio.emit calls reach every worker; the gateway's sends use
+        # its own bus and never travel through this queue (see extension.py).
+        message_queue=settings["MESSAGE_QUEUE"],
+        channel=f"{settings['BUS_CHANNEL']}-socketio",
         logger=False,
         engineio_logger=False,
     )
@@ -84,9 +91,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
                                 x_host=hops)
     app.register_blueprint(http.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(cli.bp)
+    auth.csrf.exempt(api.push)  # bearer tokens, not cookies: nothing to forge
     import_apps(settings["APPS"])
     if settings["CREATE_TABLES"]:
         with app.app_context():
             auth.db.create_all()
-    app.extensions["gateway"].start()
+    # Issue 5: the admin API and `admin` app; live sessions follow their account.
+    from . import accounts
+    from . import admin
+    app.register_blueprint(admin.bp)
+    accounts.watch(app.extensions["gateway"], settings["ACCOUNT_CHECK_SECONDS"])
+    # The bus and periodic tasks start with the first request this process serves,
+    # so CLI commands that load the app (flask users ...) never join the cluster.
+    app.wsgi_app = _StartHub(app.wsgi_app, app.extensions["gateway"])  # type: ignore[method-assign]
     return app
+
+
+class _StartHub:
+    """WSGI wrapper: start the hub (bus, presence, periodic tasks) on the first request."""
+
+    def __init__(self, wsgi_app: Any, hub: Any) -> None:
+        self.wsgi_app, self.hub = wsgi_app, hub
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not self.hub.started:
+            self.hub.start()
+        return self.wsgi_app(environ, start_response)

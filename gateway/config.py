@@ -20,6 +20,10 @@ ENV = "production"
 DATABASE_URL: str | None = None
 #: Message queue URL (``redis://...``); unset means one process.
 MESSAGE_QUEUE: str | None = None
+#: Prefix of the Redis keys of the bus (several gateways can share one Redis).
+BUS_CHANNEL = "gateway"
+#: Seconds between presence heartbeats; a dead worker's users are gone after 3 beats.
+PRESENCE_SECONDS = 5.0
 #: Origins allowed to open a Socket.IO connection. Empty: same origin only.
 ALLOWED_ORIGINS: list[str] = []
 #: How long a detached session waits for its client to come back.
@@ -67,10 +71,24 @@ COOKIE_SECURE = "auto"
 PROXY_FIX = 0
 #: On SIGTERM, how long to wait for clients to receive their close before exiting.
 DRAIN_SECONDS = 10.0
+#: Failed logins per account name within the window before its logins are refused (429).
+LOGIN_LIMIT_ACCOUNT = 5
+#: Failed logins per client address within the window before its logins are refused (429).
+LOGIN_LIMIT_ADDRESS = 20
+#: The window, in seconds, over which failed logins are counted.
+LOGIN_WINDOW_SECONDS = 900.0
+#: How often each worker checks that its sessions' accounts are unchanged (disabled,
+#: deleted, password changed: their sessions are closed ``logged_out``).
+ACCOUNT_CHECK_SECONDS = 5.0
 
 _TYPES: dict[str, type] = {
     "RESUME_SECONDS": float,
     "DRAIN_SECONDS": float,
+    "LOGIN_LIMIT_ACCOUNT": int,
+    "LOGIN_LIMIT_ADDRESS": int,
+    "LOGIN_WINDOW_SECONDS": float,
+    "ACCOUNT_CHECK_SECONDS": float,
+    "PRESENCE_SECONDS": float,
     "PROXY_FIX": int,
     "REPLAY_LIMIT": int,
     "MAX_EVENT_BYTES": int,
@@ -93,7 +111,8 @@ KEYS = [
     "RESUME_SECONDS", "REPLAY_LIMIT", "MAX_EVENT_BYTES", "EVENT_RATE", "EVENT_BURST",
     "MAX_SESSIONS_PER_USER", "MAX_SESSIONS", "ABUSE_LIMIT", "APPS", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT",
     "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
-    "COOKIE_SECURE", "PROXY_FIX",
+    "COOKIE_SECURE", "PROXY_FIX", "LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS",
+    "LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS", "BUS_CHANNEL", "PRESENCE_SECONDS",
 ]
 
 
@@ -152,11 +171,20 @@ def validate(settings: Mapping[str, Any]) -> None:
         raise ConfigError("GATEWAY_PROXY_FIX must be 0 or the number of proxies in front.")
     if settings["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError("GATEWAY_LOG_FORMAT must be 'text' or 'json'.")
+    queue = settings["MESSAGE_QUEUE"]
+    if queue and not str(queue).startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("GATEWAY_MESSAGE_QUEUE must be a redis://, rediss:// or unix:// URL.")
+    if settings["PRESENCE_SECONDS"] <= 0:
+        raise ConfigError("GATEWAY_PRESENCE_SECONDS must be positive.")
     for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER", "MAX_SESSIONS",
                 "ABUSE_LIMIT",
-                "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST"):
+                "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST",
+                "LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS"):
         if settings[key] < 1:
             raise ConfigError(f"GATEWAY_{key} must be at least 1.")
+    for key in ("LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS"):
+        if settings[key] <= 0:
+            raise ConfigError(f"GATEWAY_{key} must be a number of seconds above 0.")
     if settings["RESUME_SECONDS"] < 0 or settings["EVENT_RATE"] <= 0:
         raise ConfigError(
             "GATEWAY_RESUME_SECONDS must be >= 0 and GATEWAY_EVENT_RATE > 0."

@@ -18,6 +18,9 @@ TOO_LARGE = "too_large"
 INTERNAL_ERROR = "internal_error"
 SESSION_CLOSED = "session_closed"
 
+# Sends (Python API, HTTP API, CLI).
+BUS_UNAVAILABLE = "bus_unavailable"  # the message queue cannot be reached: nothing was sent
+
 EVENT_ERROR_CODES = frozenset(
     {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED}
 )
@@ -74,3 +77,9 @@ class ReplayOverflow(GatewayError):
 
 class IllegalTransition(RuntimeError):
     """A session lifecycle transition that the state machine does not allow."""
+
+
+class BusUnavailable(GatewayError):
+    """The message queue cannot be reached: the send was not made (HTTP 503)."""
+
+    code = BUS_UNAVAILABLE

@@ -14,20 +14,27 @@ from .apps import EventHandler
 from .apps import MainFunction
 from .bus import Target
 from .hub import Hub
+from .presence import Presence
+from .presence import PresenceChange
 from .registry import SessionRegistry
 
 
 class _SocketIOTransport:
-    """Reaches connections through the Socket.IO server."""
+    """Reaches this worker's connections through the Socket.IO server.
+
+    ``ignore_queue``: a session's connection is always on this worker, so its
+    commands go straight out. (With a message queue configured, a plain
+    ``socketio.emit`` would publish every command to Redis and back.)
+    """
 
     def __init__(self, socketio: SocketIO) -> None:
         self._server = socketio.server
 
     def emit(self, sid: str, event: str, data: Any) -> None:
-        self._server.emit(event, data, to=sid, namespace="/")
+        self._server.emit(event, data, to=sid, namespace="/", ignore_queue=True)
 
     def disconnect(self, sid: str) -> None:
-        self._server.disconnect(sid, namespace="/")
+        self._server.disconnect(sid, namespace="/", ignore_queue=True)
 
 
 class _SocketIORuntime:
@@ -47,6 +54,7 @@ class Gateway:
 
     def __init__(self, app: Flask | None = None, socketio: SocketIO | None = None) -> None:
         self.catalog = AppCatalog()
+        self._presence_listeners: list[Callable[[PresenceChange], None]] = []
         if app is not None and socketio is not None:
             self.init_app(app, socketio)
 
@@ -62,6 +70,8 @@ class Gateway:
                   transport=_SocketIOTransport(socketio),
                   runtime=_SocketIORuntime(socketio),
                   task_context=task_context)
+        for listener in self._presence_listeners:
+            hub.presence.subscribe(listener)
         app.extensions["gateway"] = hub
         return hub
 
@@ -82,6 +92,14 @@ class Gateway:
             return fn
         return decorator
 
+    def on_presence(self, fn: Callable[[PresenceChange], None]) -> Callable[[PresenceChange], None]:
+        """Register ``fn(change)``, called on every worker for each cluster-wide presence
+        change (a user online/offline, or joining/leaving a topic). To tell sessions,
+        send to this worker's sessions only, or use ``session.join(topic, presence=True)``.
+        """
+        self._presence_listeners.append(fn)
+        return fn
+
     def on(self, event: str, *, app: str) -> Callable[[EventHandler], EventHandler]:
         """Register ``fn(session, data)`` for ``event`` in ``app``; its return value is the ack result."""
         def decorator(fn: EventHandler) -> EventHandler:
@@ -101,6 +119,11 @@ class Gateway:
             ) from None
 
     @property
+    def presence(self) -> Presence:
+        """Who is online across the cluster: ``online()``, ``members(topic)``, ``is_online(id)``."""
+        return self.hub.presence
+
+    @property
     def sessions(self) -> SessionRegistry:
         """This worker's live sessions."""
         return self.hub.registry
@@ -108,9 +131,12 @@ class Gateway:
     def send(self, name: str, args: dict[str, Any] | None = None, *,
              session: str | None = None, user: str | int | None = None,
              topic: str | None = None, everyone: bool = False) -> int:
-        """Send a command to a session, a user's sessions, a topic or everyone.
+        """Send a command to a session, a user's sessions, a topic or everyone, on
+        every worker, each through that session's sequenced stream.
 
-        Returns how many sessions of this worker it reached.
+        Returns how many sessions of this worker it reached. Raises
+        :class:`~gateway.errors.BusUnavailable` when the cluster's message queue is
+        down: nothing was sent then.
         """
         target = Target.of(session=session, user=user, topic=topic, everyone=everyone)
         return self.hub.send(target, name, args)

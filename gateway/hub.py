@@ -10,8 +10,12 @@ from typing import Any
 
 from .apps import AppCatalog
 from .bus import LocalBus
+from .bus import RedisBus
 from .bus import Target
+from .bus import close_message
+from .bus import send_message
 from .errors import BAD_REQUEST
+from .errors import BusUnavailable
 from .errors import SERVER_SHUTDOWN
 from .errors import TOO_MANY_SESSIONS
 from .errors import UNKNOWN_APP
@@ -20,6 +24,8 @@ from .errors import ProtocolError
 from .errors import ReplayOverflow
 from .errors import SessionClosed
 from .metrics import GatewayMetrics
+from .presence import Presence
+from .presence import PresenceChange
 from .protocol import ConnectRequest
 from .protocol import failed
 from .protocol import parse_ack
@@ -31,6 +37,7 @@ from .session import Session
 from .session import SessionLimits
 from .session import SessionUser
 from .session import Transport
+from .streams import UserStreams
 
 logger = logging.getLogger("gateway")
 
@@ -52,13 +59,30 @@ class Hub:
         self.registry = SessionRegistry()
         self.transport = transport
         self.runtime = runtime
-        self.bus = LocalBus(self.deliver)
+        self.bus: LocalBus | RedisBus
+        if settings.get("MESSAGE_QUEUE"):
+            self.bus = RedisBus(settings["MESSAGE_QUEUE"], channel=settings["BUS_CHANNEL"],
+                                heartbeat=settings["PRESENCE_SECONDS"])
+            self.worker_id = self.bus.worker_id
+        else:
+            self.bus = LocalBus()
+            self.worker_id = "local"
+        self.presence = Presence(self.worker_id)
+        self.presence.subscribe(self._tell_watchers)
+        # Extra consumers of sends (the SSE user streams): fn(target, name, args).
+        self.send_hooks: list[Callable[[Target, str, dict[str, Any]], None]] = []
+        self.close_hooks: list[Callable[[Target, str], None]] = []
+        self.streams = UserStreams(settings["REPLAY_LIMIT"], settings["RESUME_SECONDS"])
+        self.send_hooks.append(self.streams.on_send)
+        self.close_hooks.append(self.streams.on_close)
         self.metrics = GatewayMetrics(self)
         self.draining = False  # set at shutdown: no new sessions
         self._task_context = task_context  # gives background tasks an app context
         self._periodic: list[tuple[str, float, Callable[[], None]]] = []
         self._stopping = threading.Event()
         self._started = False
+        self._start_lock = threading.Lock()
+        self.every("user streams expiry", 1.0, self.streams.expire)
 
     # -- background work ---------------------------------------------------
 
@@ -68,15 +92,23 @@ class Hub:
         if self._started:
             self._spawn_periodic(name, interval, fn)
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def start(self) -> None:
-        """Start the bus and the periodic tasks (idempotent)."""
-        if self._started:
-            return
-        self._started = True
+        """Start the bus and the periodic tasks (idempotent; never after shutdown)."""
+        with self._start_lock:
+            if self._started or self.draining:
+                return
+            self._started = True
         self._stopping.clear()
-        self.bus.start()
+        self.bus.start(self._deliver_remote, self._presence_snapshot, self._spawn)
         for name, interval, fn in self._periodic:
             self._spawn_periodic(name, interval, fn)
+
+    def _spawn(self, fn: Callable[[], None]) -> None:
+        self.runtime.spawn(self._task_context(fn) if self._task_context else fn)
 
     def _spawn_periodic(self, name: str, interval: float, fn: Callable[[], None]) -> None:
         def loop() -> None:
@@ -85,7 +117,7 @@ class Hub:
                     fn()
                 except Exception:  # a failing check must not end the loop
                     logger.exception("periodic task %s failed", name)
-        self.runtime.spawn(self._task_context(loop) if self._task_context else loop)
+        self._spawn(loop)
 
     def stop(self) -> None:
         """Stop the periodic tasks and the bus."""
@@ -126,8 +158,10 @@ class Hub:
                           limits=self.limits, info=info, on_closed=self._closed,
                           on_topic=self._on_topic)
         self.metrics.connections.labels("new").inc()
-        self.registry.add(session, sid)
+        first_here = self.registry.add(session, sid)
         session.attach(sid, reason=reason)
+        if first_here:
+            self._presence_changed(user, None, True)
         logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
                     user.name, sid, f" (resume refused: {reason})" if reason else "")
         session.start(self._task_context)
@@ -139,7 +173,8 @@ class Hub:
         return Refused(message, code=code)
 
     def _closed(self, session: Session) -> None:
-        self.registry.remove(session)
+        for topic in self.registry.remove(session):
+            self._presence_changed(session.user, topic, False)
         self.metrics.closes.labels(session.close_reason or "closed").inc()
         self.metrics.closed_commands += session.last_seq
 
@@ -209,32 +244,72 @@ class Hub:
             logger.warning("session %s sent a bad ack: %s", session.id, exc.message)
 
     def _on_topic(self, session: Session, topic: str, joined: bool) -> None:
-        if joined:
-            self.registry.join(session, topic)
-        else:
-            self.registry.leave(session, topic)
+        changed = (self.registry.join if joined else self.registry.leave)(session, topic)
+        if changed:
+            self._presence_changed(session.user, topic, joined)
+
+    # -- presence ------------------------------------------------------------
+
+    def _presence_changed(self, user: SessionUser, topic: str | None, present: bool) -> None:
+        """This worker's presence changed: update the mirror and tell the other workers."""
+        message = self.presence.local_change(user.to_dict(), topic, present)
+        if self.bus.healthy:  # otherwise the next heartbeat's snapshot carries it
+            try:
+                self.bus.publish(message)
+            except BusUnavailable:
+                pass
+
+    def _presence_snapshot(self) -> dict[str, Any]:
+        return self.presence.snapshot_message(self.registry.presence())
+
+    def _tell_watchers(self, change: PresenceChange) -> None:
+        """Send ``presence`` to this worker's sessions that watch where ``change`` happened."""
+        sessions = (self.registry.all() if change.topic is None
+                    else self.registry.in_topic(change.topic))
+        watching = [s for s in sessions if change.topic in s.watching]
+        if watching:
+            self._send_to(watching, "presence", change.to_dict())
 
     # -- sends and control ------------------------------------------------
 
     def send(self, target: Target, name: str, args: dict[str, Any] | None = None) -> int:
-        """Send a command to every session ``target`` names; return how many got it here."""
-        if not isinstance(name, str) or not name:
-            raise GatewayError("A command name must be a non-empty string.", code=BAD_REQUEST)
-        if target.kind == "session":
-            session = self.registry.get(target.value or "")
-            if session is not None:  # session-local: never through the bus
-                return self._send_to([session], name, args or {})
-        return self.bus.publish({"type": "send", "to": target.to_dict(),
-                                 "name": name, "args": args or {}})
+        """Send a command to every session ``target`` names, on every worker.
+
+        Returns how many sessions of this worker it reached. Raises BusUnavailable
+        (and sends nothing) when other workers may hold such sessions and the bus is
+        down.
+        """
+        return self._dispatch(send_message(target, name, args))
 
     def close_user(self, user: str, reason: str, message: str) -> int:
-        """Close every session of ``user`` (an id or a name) with ``reason``."""
-        return self.bus.publish({"type": "close", "to": {"user": user},
-                                 "reason": reason, "message": message})
+        """Close every session of ``user`` (an id or a name) with ``reason``, everywhere."""
+        return self._dispatch(close_message(Target.of(user=user), reason, message))
 
     def kick(self, session_id: str, message: str = "An administrator ended the session.") -> int:
-        return self.bus.publish({"type": "close", "to": {"session": session_id},
-                                 "reason": "kicked", "message": message})
+        """Close one session with reason ``kicked``, wherever it lives."""
+        return self._dispatch(close_message(Target.of(session=session_id), "kicked", message))
+
+    def _dispatch(self, message: dict[str, Any]) -> int:
+        target = Target.from_dict(message["to"])
+        if target.kind == "session" and self.registry.get(target.value or "") is not None:
+            return self.deliver(message)  # session-local: never through Redis
+        self.bus.publish(message)  # first, so a failed publish sends nothing anywhere
+        return self.deliver(message)
+
+    def _deliver_remote(self, message: dict[str, Any]) -> None:
+        """A message another worker (or an Emitter) published."""
+        kind = message.get("type")
+        if kind == "presence":
+            self.presence.apply_change(message)
+        elif kind == "presence.snapshots":
+            alive = {self.worker_id}
+            for snapshot in message["snapshots"]:
+                if snapshot.get("worker") != self.worker_id:
+                    self.presence.apply_snapshot(snapshot)
+                    alive.add(snapshot.get("worker"))
+            self.presence.retain_workers(alive)
+        else:
+            self.deliver(message)
 
     def resolve(self, target: Target) -> list[Session]:
         """This worker's sessions that ``target`` names."""
@@ -248,11 +323,16 @@ class Hub:
         return self.registry.all()
 
     def deliver(self, message: dict[str, Any]) -> int:
-        """Carry out a bus message on this worker's sessions; return how many it reached."""
-        sessions = self.resolve(Target.from_dict(message["to"]))
+        """Carry out a send or close on this worker's sessions; return how many it reached."""
+        target = Target.from_dict(message["to"])
+        sessions = self.resolve(target)
         if message["type"] == "send":
+            for hook in self.send_hooks:
+                hook(target, message["name"], message["args"])
             return self._send_to(sessions, message["name"], message["args"])
         if message["type"] == "close":
+            for close_hook in self.close_hooks:
+                close_hook(target, message["reason"])
             for session in sessions:
                 session.close(message["reason"], message.get("message"))
             return len(sessions)
@@ -276,6 +356,7 @@ class Hub:
         sessions = self.registry.all()
         for session in sessions:
             session.close(reason, "The server is shutting down.")
+        self.streams.on_close(Target("everyone"), reason)
         self.stop()
         logger.info("shutdown: %d session(s) closed", len(sessions))
         return len(sessions)

@@ -24,19 +24,23 @@ class SessionRegistry:
         self._by_user: dict[str, set[str]] = {}  # user id -> session ids
         self._user_ids: dict[str, str] = {}  # user name -> user id, for users with sessions
         self._topics: dict[str, set[str]] = {}  # topic -> session ids
+        self._topic_users: dict[str, Counter[str]] = {}  # topic -> user id -> sessions in it
         self._tombstones: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (user id, reason)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._by_id)
 
-    def add(self, session: Session, sid: str) -> None:
+    def add(self, session: Session, sid: str) -> bool:
+        """Index a new session; True when it is its user's first here (presence)."""
         with self._lock:
             self._by_id[session.id] = session
             self._by_sid[sid] = session
             self._sid_of[session.id] = sid
-            self._by_user.setdefault(session.user.id, set()).add(session.id)
+            ids = self._by_user.setdefault(session.user.id, set())
+            ids.add(session.id)
             self._user_ids[session.user.name] = session.user.id
+            return len(ids) == 1
 
     def rebind(self, session: Session, old_sid: str | None, sid: str) -> None:
         """``session`` now travels on connection ``sid`` (a resume)."""
@@ -54,11 +58,16 @@ class SessionRegistry:
                 del self._sid_of[session.id]
             return session
 
-    def remove(self, session: Session) -> None:
-        """Drop a closed session from every index."""
+    def remove(self, session: Session) -> list[str | None]:
+        """Drop a closed session from every index.
+
+        Returns where its user is no longer present on this worker: ``None`` for
+        the worker itself (the user's last session), else topic names.
+        """
+        gone: list[str | None] = []
         with self._lock:
             if self._by_id.pop(session.id, None) is None:
-                return
+                return gone
             sid = self._sid_of.pop(session.id, None)
             if sid is not None:
                 self._by_sid.pop(sid, None)
@@ -68,11 +77,14 @@ class SessionRegistry:
                 if not ids:
                     del self._by_user[session.user.id]
                     self._user_ids.pop(session.user.name, None)
-            for topic in session.topics:
-                self._leave(session.id, topic)
+                    gone.append(None)
+            for topic in list(self._topics):
+                if session.id in self._topics[topic] and self._leave(session, topic):
+                    gone.append(topic)
             self._tombstones[session.id] = (session.user.id, session.close_reason or "closed")
             while len(self._tombstones) > TOMBSTONES:
                 self._tombstones.popitem(last=False)
+        return gone
 
     def tombstone(self, session_id: str) -> tuple[str, str] | None:
         """(user id, close reason) of a recently closed session."""
@@ -99,21 +111,39 @@ class SessionRegistry:
         with self._lock:
             return len(self._by_user.get(user_id, ()))
 
-    def join(self, session: Session, topic: str) -> None:
+    def join(self, session: Session, topic: str) -> bool:
+        """Add ``session`` to ``topic``; True when its user was not in it here before."""
         with self._lock:
-            if session.id in self._by_id:
-                self._topics.setdefault(topic, set()).add(session.id)
+            if session.id not in self._by_id:
+                return False
+            members = self._topics.setdefault(topic, set())
+            if session.id in members:
+                return False
+            members.add(session.id)
+            users = self._topic_users.setdefault(topic, Counter())
+            users[session.user.id] += 1
+            return users[session.user.id] == 1
 
-    def leave(self, session: Session, topic: str) -> None:
+    def leave(self, session: Session, topic: str) -> bool:
+        """Take ``session`` out of ``topic``; True when its user has left it here."""
         with self._lock:
-            self._leave(session.id, topic)
+            return self._leave(session, topic)
 
-    def _leave(self, session_id: str, topic: str) -> None:
+    def _leave(self, session: Session, topic: str) -> bool:
         members = self._topics.get(topic)
-        if members is not None:
-            members.discard(session_id)
-            if not members:
-                del self._topics[topic]
+        if members is None or session.id not in members:
+            return False
+        members.discard(session.id)
+        if not members:
+            del self._topics[topic]
+        users = self._topic_users[topic]
+        users[session.user.id] -= 1
+        if users[session.user.id] > 0:
+            return False
+        del users[session.user.id]
+        if not users:
+            del self._topic_users[topic]
+        return True
 
     def in_topic(self, topic: str) -> list[Session]:
         with self._lock:
@@ -122,6 +152,17 @@ class SessionRegistry:
     def topics(self) -> dict[str, int]:
         with self._lock:
             return {topic: len(members) for topic, members in self._topics.items()}
+
+    def presence(self) -> dict[tuple[str | None, str], str]:
+        """Who is here: ``{(None, user id): name}`` and ``{(topic, user id): name}``."""
+        with self._lock:
+            names = {user_id: name for name, user_id in self._user_ids.items()}
+            here: dict[tuple[str | None, str], str] = {
+                (None, user_id): names.get(user_id, user_id) for user_id in self._by_user}
+            for topic, users in self._topic_users.items():
+                for user_id in users:
+                    here[(topic, user_id)] = names.get(user_id, user_id)
+            return here
 
     def all(self) -> list[Session]:
         with self._lock:

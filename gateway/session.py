@@ -85,6 +85,7 @@ class SessionUser:
     id: str
     name: str
     is_admin: bool = False
+    auth_epoch: int = 0  # the account's login epoch when the session began (auth.User)
 
     def to_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name}
@@ -162,6 +163,7 @@ class Session:
         self.info: dict[str, Any] = dict(info or {}, created_at=time.time())
         self.state: dict[str, Any] = {}  # free for the app's own use
         self.topics: set[str] = set()
+        self.watching: set[str | None] = set()  # presence it is told about (None: online)
         self.lifecycle: SessionState | None = None
         self.close_reason: str | None = None
         self.sid: str | None = None  # the connection carrying the session, if attached
@@ -506,18 +508,30 @@ class Session:
         """Wait ``seconds``; wake early with SessionClosed if the session closes."""
         self._wait(lambda: False, seconds)
 
-    def join(self, topic: str) -> None:
-        """Receive what is sent to ``topic``."""
+    def join(self, topic: str, *, presence: bool = False) -> None:
+        """Receive what is sent to ``topic``.
+
+        With ``presence=True`` the session is also sent a ``presence`` command
+        ``{"user": {"id", "name"}, "topic", "present"}`` whenever a user joins or
+        leaves ``topic`` anywhere in the cluster.
+        """
         with self._cond:
             if self.closed:
                 raise SessionClosed(self.close_reason or "closed")
             self.topics.add(topic)
+            if presence:
+                self.watching.add(topic)
         if self._on_topic is not None:
             self._on_topic(self, topic, True)
+
+    def watch_presence(self) -> None:
+        """Be sent ``presence`` (with ``topic`` null) when a user comes online or goes offline."""
+        self.watching.add(None)
 
     def leave(self, topic: str) -> None:
         with self._cond:
             self.topics.discard(topic)
+            self.watching.discard(topic)
         if self._on_topic is not None:
             self._on_topic(self, topic, False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from typing import Any
 
 from flask import current_app
@@ -55,7 +56,8 @@ def on_connect(auth: Any = None) -> None:
         refused = _hub().refuse(UNAUTHORIZED, "Log in before connecting.")
         raise _refuse(refused.code, refused.message)
     user = SessionUser(id=str(current_user.id), name=current_user.name,
-                       is_admin=bool(current_user.is_admin))
+                       is_admin=bool(current_user.is_admin),
+                       auth_epoch=int(current_user.auth_epoch or 0))
     try:
         _hub().connect(request.sid, user, auth, _info())  # type: ignore[attr-defined]
     except Refused as exc:
@@ -84,8 +86,15 @@ def on_other(name: Any, *args: Any) -> dict[str, Any]:
     return failed(BAD_REQUEST, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
 
 
+def _compression_setting() -> bool:
+    # GATEWAY_WEBSOCKET_COMPRESSION, until gateway/config.py carries it.
+    value = os.environ.get("GATEWAY_WEBSOCKET_COMPRESSION", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 class EngineGuard:
-    """WSGI middleware in front of Engine.IO that turns two of its failure modes into 400s.
+    """WSGI middleware in front of Engine.IO that turns two of its failure modes into 400s,
+    and keeps WebSockets uncompressed unless compression is enabled.
 
     - A long-polling POST may only carry MESSAGE, PONG and CLOSE packets. python-engineio
       answers any other (PING, NOOP, OPEN, an unknown type) by closing the socket and
@@ -94,18 +103,27 @@ class EngineGuard:
       server. They are refused here, before Engine.IO reads them.
     - A request for a session that is already gone makes it raise ``KeyError`` out of the
       WSGI call, which servers answer with a 500 (eventlet's, with the traceback).
+    - eventlet's WebSocket server accepts permessage-deflate whenever the client offers it
+      (browsers always do): a zlib context per connection, about 2.5 times the memory of
+      an idle session and more CPU per frame, for small JSON messages. Unless
+      ``compression`` (``GATEWAY_WEBSOCKET_COMPRESSION``) is on, the offer is removed from
+      the handshake, and the connection goes on uncompressed as the protocol allows.
     """
 
     VALID_POST_PACKETS = frozenset("134b")  # CLOSE, PONG, MESSAGE, binary MESSAGE
 
-    def __init__(self, wsgi_app: Any, max_bytes: int, path: str = "/socket.io/") -> None:
+    def __init__(self, wsgi_app: Any, max_bytes: int, path: str = "/socket.io/",
+                 compression: bool | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.max_bytes = max_bytes
         self.path = path
+        self.compression = _compression_setting() if compression is None else compression
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith(self.path):
             return self.wsgi_app(environ, start_response)
+        if not self.compression:
+            environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         if environ.get("REQUEST_METHOD") == "POST" and not self._valid_post(environ):
             logger.info("malformed Engine.IO payload from %s", environ.get("REMOTE_ADDR"))
             return self._bad_request(start_response, b"Malformed Engine.IO payload.")

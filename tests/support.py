@@ -229,3 +229,23 @@ def running_server(tmp_path_factory: Any, name: str, users: list[str], password:
         yield proc
     finally:
         proc.stop()
+
+
+def add_users(server: ServerProcess, password: str, users: list[str],
+              admins: list[str] = ()) -> None:  # type: ignore[assignment]
+    """Create users in a running server's database from this process (much faster than
+    one ``flask users create`` process each)."""
+    import auth
+    from gateway import create_app
+
+    app = create_app({"GATEWAY_ENV": "development", "GATEWAY_ASYNC_MODE": "threading",
+                      "GATEWAY_DATABASE_URL": server.env["GATEWAY_DATABASE_URL"]})
+    try:
+        with app.app_context():
+            password_hash = auth.models._hasher.hash(password)
+            for name in [*users, *admins]:
+                auth.db.session.add(auth.User(name=name, password_hash=password_hash,
+                                              is_admin=name in admins))
+            auth.db.session.commit()
+    finally:
+        app.extensions["gateway"].shutdown()

@@ -15,6 +15,8 @@ def test_defaults():
     assert settings["PORT"] == 5000 and settings["HOST"] == "127.0.0.1"
     assert settings["ASYNC_MODE"] == "eventlet"
     assert settings["ALLOWED_ORIGINS"] == []
+    assert (settings["LOGIN_LIMIT_ACCOUNT"], settings["LOGIN_LIMIT_ADDRESS"]) == (5, 20)
+    assert settings["LOGIN_WINDOW_SECONDS"] == 900 and settings["ACCOUNT_CHECK_SECONDS"] == 5
 
 
 def test_environment_then_overrides():
@@ -35,6 +37,8 @@ def test_refuses_the_default_secret_outside_development():
 @pytest.mark.parametrize("key,value", [
     ("GATEWAY_PORT", "eighty"), ("GATEWAY_ASYNC_MODE", "asyncio"),
     ("GATEWAY_REPLAY_LIMIT", "0"), ("GATEWAY_LOG_FORMAT", "xml"),
+    ("GATEWAY_LOGIN_LIMIT_ACCOUNT", "0"), ("GATEWAY_LOGIN_LIMIT_ADDRESS", "0"),
+    ("GATEWAY_LOGIN_WINDOW_SECONDS", "0"), ("GATEWAY_ACCOUNT_CHECK_SECONDS", "-1"),
 ])
 def test_invalid_values_fail_early(key, value):
     with pytest.raises(ConfigError, match=key):

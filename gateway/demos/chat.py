@@ -1,4 +1,8 @@
-"""``chat``: everyone in the ``lobby`` topic sees what anyone says."""
+"""``chat``: everyone in the ``lobby`` topic sees what anyone says, and who comes and goes.
+
+Presence works across the cluster: ``join(..., presence=True)`` has each session told
+``presence`` {user, topic, present} when a user joins or leaves the lobby on any worker.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ MAX_TEXT = 2000
 @gateway.app("chat", keep_open=True, title="Chat",
              description="A shared room: every open chat tab sees every message.")
 def start(session: Session) -> None:
-    session.join(TOPIC)
-    session.send("output", kind="text", content=f"You joined #{TOPIC} as {session.user.name}.")
+    session.join(TOPIC, presence=True)
+    here = ", ".join(user["name"] for user in gateway.presence.members(TOPIC))
+    session.send("output", kind="text",
+                 content=f"You joined #{TOPIC} as {session.user.name}. Here: {here}.")
 
 
 @gateway.on("chat.say", app="chat")

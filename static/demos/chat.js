@@ -81,6 +81,17 @@
     save(args || {});
   });
 
+  // Cluster-wide presence of the lobby: {user: {id, name}, topic, present}.
+  client.on('presence', (args) => {
+    if (!args || !args.user || args.topic !== 'lobby') return;
+    const li = document.createElement('li');
+    li.className = 'presence';
+    li.textContent = String(args.user.name) + (args.present ? ' joined' : ' left') + ' the lobby';
+    log.appendChild(li);
+    emptyNote.hidden = true;
+    log.scrollTop = log.scrollHeight;
+  });
+
   root.parentNode.insertBefore(section, root);
   input.focus();
 })();

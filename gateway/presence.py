@@ -1,0 +1,186 @@
+"""Presence: who is online, and in which topics, across every worker of a cluster.
+
+Each worker knows its own presence exactly (from its registry). It tells the others
+through the bus: a ``presence`` message for every change (a user's first session
+here, or their last one gone; a user's first session in a topic here, or their last
+one out), and a full snapshot on a heartbeat. Every worker keeps the same mirror of
+all workers' entries; an entry counts while any live worker has it. A worker whose
+heartbeat stops (it died) is dropped after the heartbeat's time to live, and its
+users leave with it.
+
+Changes are versioned per worker, so a snapshot read late never undoes a newer change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("gateway")
+
+Key = tuple  # (topic or None, user id)
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """A user came online or went offline (``topic`` None), or joined or left a topic."""
+
+    user: dict[str, str]  # {"id", "name"}
+    topic: str | None
+    present: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "topic": self.topic, "present": self.present}
+
+
+Listener = Callable[[PresenceChange], None]
+
+
+class _Worker:
+    __slots__ = ("entries", "version")
+
+    def __init__(self) -> None:
+        self.entries: dict[Key, str] = {}  # key -> user name
+        self.version = -1
+
+
+class Presence:
+    """The cluster's presence as this worker sees it; thread-safe."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self._lock = threading.Lock()
+        self._workers: dict[str, _Worker] = {}
+        self._counts: dict[Key, int] = {}  # key -> how many workers have it
+        self._names: dict[str, str] = {}  # user id -> name
+        self._listeners: list[Listener] = []
+        self._version = 0  # of this worker's own changes
+
+    # -- reading ----------------------------------------------------------
+
+    def online(self) -> list[dict[str, str]]:
+        """Users with a session on any live worker, sorted by name."""
+        with self._lock:
+            users = [{"id": key[1], "name": self._names.get(key[1], key[1])}
+                     for key in self._counts if key[0] is None]
+        return sorted(users, key=lambda user: (user["name"], user["id"]))
+
+    def members(self, topic: str) -> list[dict[str, str]]:
+        """Users with a session in ``topic`` on any live worker."""
+        with self._lock:
+            users = [{"id": key[1], "name": self._names.get(key[1], key[1])}
+                     for key in self._counts if key[0] == topic]
+        return sorted(users, key=lambda user: (user["name"], user["id"]))
+
+    def is_online(self, user_id: str) -> bool:
+        with self._lock:
+            return (None, str(user_id)) in self._counts
+
+    def workers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._workers)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(change)`` on this worker for every cluster-wide change."""
+        self._listeners.append(listener)
+
+    # -- this worker's own changes ---------------------------------------
+
+    def local_change(self, user: dict[str, str], topic: str | None,
+                     present: bool) -> dict[str, Any]:
+        """Apply a change of this worker's presence; return the bus message announcing it."""
+        with self._lock:
+            self._version += 1
+            version = self._version
+        message = {"type": "presence", "worker": self.worker_id, "version": version,
+                   "user": user, "topic": topic, "present": present}
+        self.apply_change(message)
+        return message
+
+    def snapshot_message(self, here: dict[Key, str]) -> dict[str, Any]:
+        """This worker's full presence, as the heartbeat publishes it."""
+        with self._lock:
+            version = self._version
+        return {"worker": self.worker_id, "version": version,
+                "entries": [[topic, user_id, name] for (topic, user_id), name in here.items()]}
+
+    # -- what the bus brings ------------------------------------------------
+
+    def apply_change(self, message: dict[str, Any]) -> None:
+        """A ``presence`` message of some worker (this one included)."""
+        key: Key = (message.get("topic"), str(message["user"]["id"]))
+        name = str(message["user"].get("name", key[1]))
+        changes = []
+        with self._lock:
+            worker = self._workers.setdefault(message["worker"], _Worker())
+            if message["version"] <= worker.version:
+                return  # older than what we hold
+            worker.version = message["version"]
+            if message["present"]:
+                if key not in worker.entries:
+                    worker.entries[key] = name
+                    changes += self._count(key, name, +1)
+            elif worker.entries.pop(key, None) is not None:
+                changes += self._count(key, name, -1)
+        self._notify(changes)
+
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """A worker's heartbeat snapshot: replace its entries unless ours are newer."""
+        entries = {(topic, str(user_id)): str(name)
+                   for topic, user_id, name in snapshot["entries"]}
+        changes = []
+        with self._lock:
+            worker = self._workers.setdefault(snapshot["worker"], _Worker())
+            if snapshot["version"] < worker.version:
+                return
+            worker.version = snapshot["version"]
+            for key in [k for k in worker.entries if k not in entries]:
+                changes += self._count(key, worker.entries.pop(key), -1)
+            for key, name in entries.items():
+                if key not in worker.entries:
+                    worker.entries[key] = name
+                    changes += self._count(key, name, +1)
+        self._notify(changes)
+
+    def retain_workers(self, alive: set[str]) -> list[str]:
+        """Forget every worker not in ``alive`` (their heartbeats expired)."""
+        changes = []
+        with self._lock:
+            dead = [w for w in self._workers if w not in alive and w != self.worker_id]
+            for worker_id in dead:
+                worker = self._workers.pop(worker_id)
+                for key, name in worker.entries.items():
+                    changes += self._count(key, name, -1)
+        for worker_id in dead:
+            logger.warning("presence: worker %s is gone; its %d entries dropped",
+                           worker_id, sum(1 for c in changes if c.topic is None))
+        self._notify(changes)
+        return dead
+
+    # -- internals ----------------------------------------------------------
+
+    def _count(self, key: Key, name: str, delta: int) -> list[PresenceChange]:
+        """Count ``key`` on one more or one fewer worker; the change it makes, if any."""
+        before = self._counts.get(key, 0)
+        after = before + delta
+        if after > 0:
+            self._counts[key] = after
+            self._names[key[1]] = name
+        else:
+            self._counts.pop(key, None)
+            if key[0] is None:
+                self._names.pop(key[1], None)
+        if (before == 0) == (after == 0):
+            return []
+        return [PresenceChange({"id": key[1], "name": name}, key[0], after > 0)]
+
+    def _notify(self, changes: list[PresenceChange]) -> None:
+        for change in changes:
+            for listener in self._listeners:
+                try:
+                    listener(change)
+                except Exception:
+                    logger.exception("presence listener failed")

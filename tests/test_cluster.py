@@ -1,0 +1,236 @@
+"""Three gunicorn eventlet workers sharing a real Redis, behind the project's nginx config:
+sends made on any worker, by the Emitter, the HTTP API and the CLI reach a user's sessions
+on another worker exactly once and in order; logout and presence span the cluster; a Redis
+outage is loud and recovers without restarting anyone."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from gateway.bus import Emitter
+from gateway.errors import BusUnavailable
+
+from .cluster import Cluster
+from .cluster import running_cluster
+from .support import PYTHON
+from .support import ROOT
+from .support import ProtocolClient
+from .support import cookie_header
+from .support import login
+from .support import wait_for
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    # Short heartbeats: a dead worker's users leave within 3 x 0.5 s.
+    with running_cluster(tmp_path_factory, "bus-cluster", users=("alice", "bob", "carol", "dave", "erin"),
+                         GATEWAY_PRESENCE_SECONDS="0.5") as started:
+        yield started
+    assert "Traceback" not in started.logs(), started.logs()
+
+
+def flask(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                          env=cluster.env, text=True, capture_output=True, timeout=60,
+                          check=check)
+
+
+@pytest.fixture(scope="module")
+def token(cluster: Cluster) -> str:
+    return flask(cluster, "tokens", "create", "cluster-tests").stdout.strip().splitlines()[-1]
+
+
+def push(url: str, token: str, to: dict[str, Any], text: str) -> requests.Response:
+    return requests.post(url + "/api/v1/push", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"},
+                         json={"to": to, "name": "toast", "args": {"level": "info",
+                                                                    "text": text}})
+
+
+def toasts(client: ProtocolClient) -> list[str]:
+    return [c["args"]["text"] for c in client.commands() if c["name"] == "toast"]
+
+
+def worker_of(cluster: Cluster, client: ProtocolClient) -> str:
+    """The worker behind nginx for this test process (ip_hash: every request from
+    127.0.0.1 goes to the same one), read from nginx's access log."""
+    assert client.named("session")
+    entries = [e for e in cluster.nginx.access_log() if e["upstream"].startswith("127.")]
+    assert entries, "nothing proxied yet"
+    return cluster.worker_at(entries[-1]["upstream"]).url
+
+
+def connect(base_url: str, name: str, password: str, app: str = "echo",
+            transport: str = "websocket") -> ProtocolClient:
+    http = login(base_url, name, password)
+    return ProtocolClient(base_url, cookie_header(http), transports=[transport]).connect(app)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_sends_from_every_worker_emitter_api_and_cli_arrive_once_in_order(
+        cluster, token, transport):
+    client = connect(cluster.url, "alice", cluster.password, transport=transport)
+    try:
+        client.wait_commands(1)
+        home = worker_of(cluster, client)
+        others = [url for url in cluster.workers if url != home]
+        assert len(others) == 2
+        expected = []
+        for n in range(30):  # round robin over every worker, the home one included
+            url = cluster.workers[n % 3]
+            text = f"api-{n}@{url.rsplit(':', 1)[1]}"
+            assert push(url, token, {"user": "alice"}, text).json() == {"accepted": True}
+            expected.append(text)
+        with Emitter(cluster.redis.url) as emitter:
+            for n in range(10):
+                assert emitter.send("toast", {"text": f"emitter-{n}"}, user="alice")
+                expected.append(f"emitter-{n}")
+        sent = flask(cluster, "send", "--user", "alice", "toast", '{"text": "cli"}')
+        assert sent.stdout.startswith("accepted ")
+        expected.append("cli")
+        wait_for(lambda: len(toasts(client)) >= len(expected), 15,
+                 message=f"{len(expected)} toasts (have {len(toasts(client))})")
+        assert toasts(client) == expected  # each once, in the order they were accepted
+        seqs = [c["seq"] for c in client.commands()]
+        assert seqs == list(range(1, len(seqs) + 1))
+        # Nobody else got them.
+        bob = connect(others[0], "bob", cluster.password)
+        push(others[1], token, {"user": "alice"}, "only alice")
+        wait_for(lambda: "only alice" in toasts(client), message="alice's last toast")
+        assert toasts(bob) == []
+        bob.close()
+    finally:
+        client.close()
+
+
+def test_topic_and_everyone_sends_span_workers(cluster, token):
+    # One chat session per worker, each connected to that worker directly.
+    clients = [connect(url, name, cluster.password, app="chat")
+               for url, name in zip(cluster.workers, ("alice", "bob", "carol"))]
+    try:
+        for client in clients:
+            client.wait_commands(1)
+        said = clients[0].event(1, "chat.say", {"text": "hello from worker 1"})
+        assert said["ok"]
+        push(cluster.workers[2], token, {"everyone": True}, "to everyone")
+        for client in clients:
+            wait_for(lambda c=client: [m for m in c.commands() if m["name"] == "chat.message"
+                                       and m["args"]["text"] == "hello from worker 1"],
+                     message="the chat message on every worker")
+            wait_for(lambda c=client: toasts(c) == ["to everyone"], message="everyone's toast")
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_logout_on_one_worker_closes_the_users_sessions_on_all(cluster):
+    sessions = [connect(url, "carol", cluster.password) for url in cluster.workers[:2]]
+    bystander = connect(cluster.workers[1], "bob", cluster.password)
+    http = login(cluster.workers[2], "carol", cluster.password)
+    page = http.get(cluster.workers[2] + "/", timeout=10).text
+    csrf = re.search(r'name="csrf[-_]token"[^>]*content="([^"]+)"|'
+                     r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert csrf, "the index page carries a CSRF token for the logout form"
+    response = http.post(cluster.workers[2] + "/logout", allow_redirects=False, timeout=10,
+                         data={"csrf_token": csrf.group(1) or csrf.group(2)})
+    assert response.status_code == 302
+    for client in sessions:
+        close = wait_for(lambda c=client: c.named("close"), message="close on every worker")
+        assert close[0]["reason"] == "logged_out"
+    assert not bystander.named("close")
+    assert bystander.event(1, "echo", {"text": "still here"})["ok"]
+    bystander.close()
+
+
+def presence_everywhere(cluster: Cluster, token: str, topic: str = "",
+                        among: tuple[str, ...] = ("dave", "erin")) -> list[list[str]]:
+    """Each worker's view of who is online (or in ``topic``), among ``among``."""
+    views = []
+    for url in cluster.workers:
+        answer = requests.get(url + "/api/v1/presence", params={"topic": topic} if topic else {},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+        views.append([user["name"] for user in answer["users"] if user["name"] in among])
+    return views
+
+
+def test_presence_agrees_on_every_worker(cluster, token):
+    dave = connect(cluster.workers[0], "dave", cluster.password, app="chat")
+    erin = connect(cluster.workers[1], "erin", cluster.password, app="chat")
+    try:
+        wait_for(lambda: presence_everywhere(cluster, token, "lobby")
+                 == [["dave", "erin"]] * 3, message="both in the lobby, on every worker")
+        # dave watches the lobby: told when erin joins (erin is on another worker).
+        wait_for(lambda: [c for c in dave.commands() if c["name"] == "presence"
+                          and c["args"]["user"]["name"] == "erin" and c["args"]["present"]],
+                 message="dave told that erin joined")
+        # erin's sessions are closed from outside (as a logout on any worker would).
+        with Emitter(cluster.redis.url) as emitter:
+            emitter.close_user("erin")
+        wait_for(lambda: presence_everywhere(cluster, token, "lobby") == [["dave"]] * 3,
+                 message="erin gone from the lobby everywhere")
+        wait_for(lambda: [c for c in dave.commands() if c["name"] == "presence"
+                          and c["args"]["user"]["name"] == "erin" and not c["args"]["present"]],
+                 message="dave told that erin left")
+    finally:
+        dave.close()
+        erin.close()
+
+
+def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
+    client = connect(cluster.url, "alice", cluster.password)
+    accepted: list[str] = []
+    refused = 0
+    try:
+        client.wait_commands(1)
+        home = worker_of(cluster, client)
+        remote = [url for url in cluster.workers if url != home]
+
+        def push_one(n: int) -> None:
+            nonlocal refused
+            response = push(remote[n % 2], token, {"user": "alice"}, f"p{n}")
+            if response.status_code == 202:
+                accepted.append(f"p{n}")
+            else:
+                assert response.status_code == 503, response.text
+                assert response.json()["error"]["code"] == "bus_unavailable"
+                refused += 1
+
+        n = 0
+        for _ in range(10):
+            push_one(n)
+            n += 1
+        cluster.redis.stop()
+        for url in cluster.workers:
+            wait_for(lambda u=url: requests.get(u + "/readyz", timeout=5).status_code == 503,
+                     10, message=f"{url} not ready while Redis is down")
+        body = requests.get(cluster.workers[0] + "/readyz", timeout=5).json()
+        assert body["checks"]["bus"] == "unreachable"
+        for _ in range(10):
+            push_one(n)
+            n += 1
+        assert refused == 10
+        cli = flask(cluster, "send", "--user", "alice", "toast", "{}", check=False)
+        assert cli.returncode != 0 and "not sent" in cli.stderr
+        with pytest.raises(BusUnavailable):
+            Emitter(cluster.redis.url).send("toast", {"text": "lost?"}, user="alice")
+        cluster.redis.start()
+        for url in cluster.workers:
+            wait_for(lambda u=url: requests.get(u + "/readyz", timeout=5).status_code == 200,
+                     15, message=f"{url} ready again")
+        for _ in range(10):
+            push_one(n)
+            n += 1
+        wait_for(lambda: len(toasts(client)) >= len(accepted), 15,
+                 message=f"{len(accepted)} accepted toasts delivered")
+        assert toasts(client) == accepted  # every accepted one, once; no refused one
+        assert len(accepted) == 20
+    finally:
+        client.close()
