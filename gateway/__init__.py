@@ -102,6 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import accounts
     from . import admin
     app.register_blueprint(admin.bp)
+    admin.init_hub(app.extensions["gateway"])
     accounts.watch(app.extensions["gateway"], settings["ACCOUNT_CHECK_SECONDS"])
     # The bus and periodic tasks start with the first request this process serves,
     # so CLI commands that load the app (flask users ...) never join the cluster.

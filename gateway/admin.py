@@ -53,11 +53,19 @@ def _hub() -> Hub:
 
 
 def session_rows(hub: Hub) -> list[dict[str, Any]]:
-    """Every live session of this worker, oldest first, as the API lists them.
+    """Every live session of the cluster (of this worker, alone), oldest first.
 
     The one place that gathers sessions for the admin views (the API, the ``admin``
-    app and the kick check all use it).
+    app and the kick check all use it). With a bus, each worker answers for its own
+    sessions; a worker that does not answer within a second is left out (and logged).
     """
+    rows = hub.gather("sessions")
+    rows.sort(key=lambda row: (row["created_at"] or 0.0, row["id"]))
+    return rows
+
+
+def local_session_rows(hub: Hub) -> list[dict[str, Any]]:
+    """This worker's live sessions, as :func:`session_rows` lists them."""
     rows = []
     for session in hub.registry.all():
         info = session.info
@@ -78,8 +86,12 @@ def session_rows(hub: Hub) -> list[dict[str, Any]]:
             "unacked": session.unacked,
             "worker": hub.worker_id,
         })
-    rows.sort(key=lambda row: (row["created_at"] or 0.0, row["id"]))
     return rows
+
+
+def init_hub(hub: Hub) -> None:
+    """Let other workers ask this one for its sessions."""
+    hub.gatherers["sessions"] = lambda: local_session_rows(hub)
 
 
 # -- the HTTP API -----------------------------------------------------------

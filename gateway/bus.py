@@ -237,6 +237,50 @@ class RedisBus:
         except Exception:  # one bad message must not deafen the worker
             logger.exception("bus: delivering a %r message failed", message.get("type"))
 
+    # -- asking every worker ---------------------------------------------------
+
+    def gather(self, what: str, workers: set[str], timeout: float) -> list[Any]:
+        """Ask ``workers`` for their ``what`` rows; wait at most ``timeout`` seconds."""
+        if not workers:
+            return []
+        reply = f"{self.stream.channel}:reply:{uuid.uuid4().hex}"
+        self.publish({"type": "gather", "what": what, "reply": reply})
+        rows: list[Any] = []
+        answered: set[str] = set()
+        deadline = time.monotonic() + timeout
+        try:
+            while answered < workers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                popped = self.stream.redis.blpop([reply], timeout=max(0.01, min(left, 1.0)))
+                if popped is None:
+                    continue
+                answer = json.loads(popped[1])
+                answered.add(answer["worker"])
+                rows.extend(answer["rows"])
+        except self._errors as exc:
+            raise BusUnavailable(f"The message queue is unreachable ({exc.__class__.__name__}).")
+        finally:
+            missing = workers - answered
+            if missing:
+                logger.warning("bus: no %s from worker(s) %s within %.1f s", what,
+                               ", ".join(sorted(missing)), timeout)
+        return rows
+
+    def answer(self, request: dict[str, Any], rows: list[Any]) -> None:
+        """Answer another worker's :meth:`gather`."""
+        reply = str(request.get("reply", ""))
+        if not reply.startswith(f"{self.stream.channel}:reply:"):
+            return
+        pipe = self.stream.redis.pipeline()
+        pipe.rpush(reply, json.dumps({"worker": self.worker_id, "rows": rows}))
+        pipe.expire(reply, 30)
+        try:
+            pipe.execute()
+        except self._errors:
+            logger.warning("bus: could not answer a %s request", request.get("what"))
+
     # -- heartbeat and presence ----------------------------------------------
 
     def _worker_key(self, worker_id: str) -> str:

@@ -75,6 +75,8 @@ class Hub:
         self.streams = UserStreams(settings["REPLAY_LIMIT"], settings["RESUME_SECONDS"])
         self.send_hooks.append(self.streams.on_send)
         self.close_hooks.append(self.streams.on_close)
+        # What other workers may ask this one for (hub.gather): name -> fn() -> rows.
+        self.gatherers: dict[str, Callable[[], list[dict[str, Any]]]] = {}
         self.metrics = GatewayMetrics(self)
         self.draining = False  # set at shutdown: no new sessions
         self._task_context = task_context  # gives background tasks an app context
@@ -296,10 +298,22 @@ class Hub:
         self.bus.publish(message)  # first, so a failed publish sends nothing anywhere
         return self.deliver(message)
 
+    def gather(self, what: str, timeout: float = 1.0) -> list[dict[str, Any]]:
+        """Rows of ``what`` (a registered gatherer) from every worker of the cluster."""
+        rows = list(self.gatherers[what]())
+        if isinstance(self.bus, RedisBus):
+            others = set(self.presence.workers()) - {self.worker_id}
+            rows += self.bus.gather(what, others, timeout)
+        return rows
+
     def _deliver_remote(self, message: dict[str, Any]) -> None:
         """A message another worker (or an Emitter) published."""
         kind = message.get("type")
-        if kind == "presence":
+        if kind == "gather":
+            gatherer = self.gatherers.get(message.get("what", ""))
+            if gatherer is not None and isinstance(self.bus, RedisBus):
+                self.bus.answer(message, gatherer())
+        elif kind == "presence":
             self.presence.apply_change(message)
         elif kind == "presence.snapshots":
             alive = {self.worker_id}

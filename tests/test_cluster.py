@@ -5,7 +5,9 @@ outage is loud and recovers without restarting anyone."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -37,10 +39,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     assert "Traceback" not in started.logs(), started.logs()
 
 
-def flask(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def flask(cluster: Cluster, *args: str, check: bool = True,
+          input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PYTHON, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
                           env=cluster.env, text=True, capture_output=True, timeout=60,
-                          check=check)
+                          check=check, input=input_text)
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +154,11 @@ def test_logout_on_one_worker_closes_the_users_sessions_on_all(cluster):
 
 
 def presence_everywhere(cluster: Cluster, token: str, topic: str = "",
-                        among: tuple[str, ...] = ("dave", "erin")) -> list[list[str]]:
+                        among: tuple[str, ...] = ("dave", "erin"),
+                        urls: list[str] | None = None) -> list[list[str]]:
     """Each worker's view of who is online (or in ``topic``), among ``among``."""
     views = []
-    for url in cluster.workers:
+    for url in urls or cluster.workers:
         answer = requests.get(url + "/api/v1/presence", params={"topic": topic} if topic else {},
                               headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
         views.append([user["name"] for user in answer["users"] if user["name"] in among])
@@ -234,3 +238,74 @@ def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
         assert len(accepted) == 20
     finally:
         client.close()
+
+
+def test_admin_lists_and_kicks_sessions_across_workers(cluster):
+    flask(cluster, "users", "create", "root", "--password-stdin", "--admin",
+          input_text=cluster.password)
+    bob = connect(cluster.workers[2], "bob", cluster.password)
+    try:
+        admin = login(cluster.workers[0], "root", cluster.password)
+        bob_id = bob.named("session")[0]["session"]
+        rows = wait_for(lambda: [r for r in admin.get(cluster.workers[0] + "/api/v1/sessions",
+                                                       timeout=10).json()["sessions"]
+                                 if r["id"] == bob_id], message="bob's session in the list")
+        # Listed by worker 1 although worker 3 holds it (worker 1 alone has no sessions).
+        assert rows[0]["user"]["name"] == "bob" and rows[0]["state"] == "attached"
+        page = admin.get(cluster.workers[0] + "/", timeout=10).text
+        csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        kicked = admin.post(cluster.workers[0] + f"/api/v1/sessions/{bob_id}/kick",
+                            headers={"X-CSRFToken": csrf}, timeout=10)
+        assert kicked.status_code == 202, kicked.text
+        close = wait_for(lambda: bob.named("close"), message="bob kicked from another worker")
+        assert close[0]["reason"] == "kicked"
+    finally:
+        bob.close()
+
+
+def redis_commands(cluster: Cluster) -> dict[str, int]:
+    """Calls per command so far on the cluster's Redis (INFO commandstats)."""
+    import redis
+
+    with redis.Redis.from_url(cluster.redis.url) as client:
+        stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+def test_session_local_traffic_never_touches_redis(cluster):
+    client = connect(cluster.workers[0], "carol", cluster.password)
+    try:
+        client.wait_commands(1)
+        before = redis_commands(cluster)
+        for n in range(1, 51):
+            assert client.event(n, "echo", {"text": f"e{n}"})["ok"]
+        client.wait_commands(51)
+        after = redis_commands(cluster)
+        for command in ("publish", "xadd", "rpush"):
+            assert after.get(command, 0) == before.get(command, 0), command
+    finally:
+        client.close()
+
+
+def test_a_dead_workers_users_leave_within_three_heartbeats(cluster, token):
+    # Last in this module: it kills a worker.
+    victim, survivors = cluster.processes[2], cluster.workers[:2]
+    erin = connect(victim.url, "erin", cluster.password)
+    try:
+        wait_for(lambda: presence_everywhere(cluster, token, urls=survivors) == [["erin"]] * 2,
+                 message="erin online on the other workers")
+        assert victim.proc is not None
+        # SIGKILL the gunicorn worker process itself (the arbiter would restart it),
+        # then its arbiter: no drain, no goodbye.
+        children = subprocess.run(["pgrep", "-P", str(victim.proc.pid)], text=True,
+                                  capture_output=True).stdout.split()
+        assert children, "the gunicorn worker process"
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        victim.proc.kill()
+        victim.proc.wait(10)
+        # Heartbeats every 0.5 s expire after 3 beats: gone within 1.5 s plus a beat.
+        wait_for(lambda: presence_everywhere(cluster, token, urls=survivors) == [[]] * 2,
+                 timeout=2.5, message="erin gone with her worker")
+    finally:
+        erin.close()
