@@ -32,12 +32,17 @@ class AccountCheck:
 
     def __call__(self) -> int:
         sessions = [s for s in self.hub.registry.all() if not s.closed]
-        if not sessions:
+        streams = self.hub.streams.all()  # the SSE readers' streams follow the account too
+        if not sessions and not streams:
             return 0
         try:
-            stale = stale_logins({(s.user.id, s.user.auth_epoch) for s in sessions})
+            stale = stale_logins({(s.user.id, s.user.auth_epoch) for s in sessions}
+                                 | {(s.user_id, s.auth_epoch) for s in streams})
         finally:
             db.session.remove()  # no transaction left open between checks
+        for stream in streams:
+            if (stream.user_id, stream.auth_epoch) in stale:
+                stream.close("logged_out")
         # Only the sessions begun under a stale login: one the user opened after
         # logging in again (new password, or enabled again) stays.
         closed: Counter[str] = Counter()

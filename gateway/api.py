@@ -170,7 +170,7 @@ def stream() -> ResponseReturnValue:
     last = int(raw) if raw.isdigit() and len(raw) < 19 else 0
     user_id, name = str(current_user.id), current_user.name
     limit = hub.settings["MAX_SESSIONS_PER_USER"]
-    user_stream = hub.streams.open(user_id, name)
+    user_stream = hub.streams.open(user_id, name, current_user.auth_epoch or 0)
     if user_stream.readers > limit:
         user_stream.detach()
         return _error(429, TOO_MANY_SESSIONS, f"At most {limit} streams per user.")

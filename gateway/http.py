@@ -12,6 +12,7 @@ from flask import jsonify
 from flask import Response
 from flask import render_template
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_login import login_required
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import generate_latest
@@ -38,6 +39,8 @@ def app_page(name: str) -> ResponseReturnValue:
     spec = gateway.catalog.get(name)
     if spec is None:
         abort(404)
+    if name == "admin" and not current_user.is_admin:
+        abort(403)  # the app would close such a session anyway; say so up front
     script = f"demos/{name}.js"
     static = current_app.static_folder or ""
     demo_script = script if os.path.isfile(os.path.join(static, script)) else None

@@ -31,8 +31,9 @@ class Batch:
 class UserStream:
     """One user's numbered commands on this worker."""
 
-    def __init__(self, user_id: str, name: str, limit: int) -> None:
+    def __init__(self, user_id: str, name: str, limit: int, auth_epoch: int = 0) -> None:
         self.user_id, self.name = user_id, name
+        self.auth_epoch = auth_epoch  # of the login that opened it (see gateway.accounts)
         self.seq = 0
         self._buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=limit)
         self._cond = threading.Condition()
@@ -81,11 +82,14 @@ class UserStreams:
         self._lock = threading.Lock()
         self._streams: dict[str, UserStream] = {}  # user id -> stream
 
-    def open(self, user_id: str, name: str) -> UserStream:
+    def open(self, user_id: str, name: str, auth_epoch: int = 0) -> UserStream:
         with self._lock:
             stream = self._streams.get(user_id)
-            if stream is None or stream.closed:
-                stream = self._streams[user_id] = UserStream(user_id, name, self.replay_limit)
+            if stream is None or stream.closed or stream.auth_epoch != auth_epoch:
+                if stream is not None:
+                    stream.close("logged_out")
+                stream = self._streams[user_id] = UserStream(user_id, name, self.replay_limit,
+                                                             auth_epoch)
             stream.attach()
             return stream
 
@@ -115,6 +119,10 @@ class UserStreams:
                 if stream.closed or (stream.readers == 0
                                      and now - stream.idle_since > self.keep_seconds):
                     del self._streams[user_id]
+
+    def all(self) -> list[UserStream]:
+        with self._lock:
+            return [s for s in self._streams.values() if not s.closed]
 
     def __len__(self) -> int:
         with self._lock:

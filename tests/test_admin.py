@@ -233,3 +233,8 @@ def test_real_server_admin_lists_and_kicks(tmp_path_factory):
             alice.close()
             bob.close()
     assert "Traceback" not in server.log()
+
+
+def test_the_admin_page_is_forbidden_to_non_admins(app):
+    assert login_client(app, "alice").get("/app/admin").status_code == 403
+    assert login_client(app, "root").get("/app/admin").status_code == 200

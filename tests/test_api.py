@@ -210,3 +210,21 @@ def hub_target(kind: str, value: str | None = None) -> Any:
     from gateway.bus import Target
 
     return Target(kind, value)
+
+
+def test_sse_stream_ends_when_the_account_changes(app, hub: Hub):
+    from auth import User
+    from auth import db
+    from gateway.accounts import AccountCheck
+
+    http = login_client(app, "bob")
+    response = http.get("/api/v1/stream", buffered=False)
+    wait_for(lambda: len(hub.streams) == 1, message="the stream")
+    with app.app_context():
+        user = User.by_name("bob")
+        user.change_password("a brand new password")
+        db.session.commit()
+        AccountCheck(hub)()
+    events = read_events(response, 1)
+    assert events[0]["event"] == "close" and json.loads(events[0]["data"])["reason"] == "logged_out"
+    response.close()
