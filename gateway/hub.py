@@ -296,6 +296,7 @@ class Hub:
         if target.kind == "session" and self.registry.get(target.value or "") is not None:
             return self.deliver(message)  # session-local: never through Redis
         self.bus.publish(message)  # first, so a failed publish sends nothing anywhere
+        self.metrics.bus_messages.labels("published", message["type"]).inc()
         return self.deliver(message)
 
     def gather(self, what: str, timeout: float = 1.0) -> list[dict[str, Any]]:
@@ -309,6 +310,8 @@ class Hub:
     def _deliver_remote(self, message: dict[str, Any]) -> None:
         """A message another worker (or an Emitter) published."""
         kind = message.get("type")
+        if kind in ("send", "close", "presence", "gather"):
+            self.metrics.bus_messages.labels("received", kind).inc()
         if kind == "gather":
             gatherer = self.gatherers.get(message.get("what", ""))
             if gatherer is not None and isinstance(self.bus, RedisBus):

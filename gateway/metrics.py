@@ -42,6 +42,12 @@ class _HubCollector(Collector):
                                   + sum(s.last_seq for s in sessions))
         yield GaugeMetricFamily("gateway_bus_up", "1 when the bus is reachable.",
                                 value=1 if self.hub.bus.healthy else 0)
+        yield GaugeMetricFamily("gateway_presence_users",
+                                "Users online across the cluster, as this worker sees it.",
+                                value=len(self.hub.presence.online()))
+        yield GaugeMetricFamily("gateway_cluster_workers",
+                                "Workers this worker knows to be alive (itself included).",
+                                value=max(1, len(self.hub.presence.workers())))
 
 
 class GatewayMetrics:
@@ -68,5 +74,9 @@ class GatewayMetrics:
         self.event_seconds = Histogram(
             "gateway_event_handling_seconds", "Time to handle one event, to its ack.",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry)
+        self.bus_messages = Counter(
+            "gateway_bus_messages", "Bus messages: published by this worker, or received "
+            "from others and delivered here, by type.", ["direction", "type"],
             registry=self.registry)
         self.registry.register(_HubCollector(hub))

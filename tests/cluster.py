@@ -6,11 +6,14 @@
 * ``Nginx(kind, upstreams, directory, port=None)``: the project's nginx configuration
   (``"single"`` or ``"cluster"``, rendered by nginx/render.py) in a foreground nginx;
   ``start()``, ``stop()``, ``url``, ``access_log()`` (which upstream served what).
-* ``Cluster(directory, workers=3, users=..., password=..., **env)``: a RedisServer, N
-  ``gunicorn -k eventlet -w 1`` workers sharing one SQLite file, with
-  ``GATEWAY_MESSAGE_QUEUE`` set to the Redis and ``GATEWAY_PROXY_FIX=1``, and nginx
-  (cluster configuration) in front; ``url`` (nginx), ``workers`` (each worker's own url),
-  ``processes`` (their ``ServerProcess``), ``redis``, ``nginx``, ``stop()``.
+* ``Cluster(directory, workers=3, users=("alice", "bob"), password=PASSWORD,
+  redis=None, **env)``: a RedisServer (its own unless given), N ``gunicorn -k eventlet
+  -w 1`` workers sharing one SQLite file, with ``GATEWAY_MESSAGE_QUEUE`` set to the Redis,
+  ``GATEWAY_PROXY_FIX=1`` and ``GATEWAY_DRAIN_SECONDS=1`` (``env`` overrides), and nginx
+  (cluster configuration) in front. ``start(timeout=60, ready=True)`` waits for every
+  worker's /readyz; ``url`` (nginx), ``workers`` (each worker's own url), ``processes``
+  (their ``ServerProcess``), ``worker_at("127.0.0.1:PORT")``, ``readiness()``,
+  ``wait_ready()``, ``logs()``, ``redis``, ``nginx``, ``password``, ``stop()``.
 * ``running_cluster(tmp_path_factory, ...)``: a started Cluster, always stopped.
   Fixtures (module-scoped; import them into a test module):
   ``from .cluster import cluster``, ``from .cluster import redis_server``.
@@ -41,7 +44,6 @@ from nginx import render
 from .support import IN_CI
 from .support import ROOT
 from .support import ServerProcess
-from .support import create_user
 from .support import free_port
 from .support import server_env
 from .support import wait_for
@@ -74,6 +76,25 @@ def require_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def create_users(env: dict[str, str], names: Iterable[str], password: str) -> None:
+    """Create the tables and ``names`` in the database of ``env``, from this process
+    (as support.add_users does: one app and one Argon2 hash instead of one
+    ``flask users create`` process per user)."""
+    import auth
+    from gateway import create_app
+
+    app = create_app({"GATEWAY_ENV": "development", "GATEWAY_ASYNC_MODE": "threading",
+                      "GATEWAY_DATABASE_URL": env["GATEWAY_DATABASE_URL"]})
+    try:
+        with app.app_context():
+            password_hash = auth.models._hasher.hash(password)
+            for name in names:
+                auth.db.session.add(auth.User(name=name, password_hash=password_hash))
+            auth.db.session.commit()
+    finally:
+        app.extensions["gateway"].shutdown()
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM,
@@ -280,23 +301,47 @@ class Cluster:
                 return proc
         raise KeyError(upstream)
 
-    def start(self, timeout: float = 30.0) -> Cluster:
+    def start(self, timeout: float = 60.0, ready: bool = True) -> Cluster:
+        """Start everything; with ``ready``, also wait until every worker's /readyz says
+        200 (the database and the bus reachable: the bus connects after /healthz does)."""
         try:
             if not self.redis.running:
                 self.redis.start()
             require_binary("nginx")  # before the slow part: skip early when it is missing
-            if self.users:  # the first creates the tables; the others can go in parallel
-                create_user(self.env, self.users[0], self.password)
-                with ThreadPoolExecutor(4) as pool:
-                    list(pool.map(lambda name: create_user(self.env, name, self.password),
-                                  self.users[1:]))
+            # Users (and the tables) before the workers: they would all create the tables.
+            create_users(self.env, self.users, self.password)
             with ThreadPoolExecutor(len(self.processes)) as pool:
                 list(pool.map(lambda proc: proc.start(timeout), self.processes))
             self.nginx.start()
+            if ready:
+                self.wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def readiness(self) -> dict[str, Any]:
+        """Each worker's /readyz answer (status code and body), by url."""
+        answers: dict[str, Any] = {}
+        for url in self.workers:
+            try:
+                response = requests.get(url + "/readyz", timeout=2)
+                answers[url] = (response.status_code, response.text.strip())
+            except requests.RequestException as error:
+                answers[url] = (None, str(error))
+        return answers
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        last: dict[str, Any] = {}
+
+        def ready() -> bool:
+            last.update(self.readiness())
+            return all(code == 200 for code, _ in last.values())
+
+        try:
+            wait_for(ready, timeout, interval=0.1, message="every worker's /readyz")
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {last}") from None
 
     def stop(self) -> None:
         """Workers first (they drain: clients get their close through nginx), then nginx,

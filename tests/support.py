@@ -78,7 +78,8 @@ class ServerProcess:
     @classmethod
     def gunicorn(cls, env: dict[str, str], log_path: str) -> ServerProcess:
         port = free_port()
-        cmd = [PYTHON, "-m", "gunicorn", "-k", "eventlet", "-w", "1",
+        # --no-control-socket: gunicorn 25's masters would all share ~/.gunicorn/gunicorn.ctl.
+        cmd = [PYTHON, "-m", "gunicorn", "--no-control-socket", "-k", "eventlet", "-w", "1",
                "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "wsgi:app"]
         return cls(cmd, dict(env, GATEWAY_ASYNC_MODE="eventlet"), port, log_path)
 
@@ -207,6 +208,18 @@ class ProtocolClient:
                              timeout=timeout)
 
     def close(self) -> None:
+        """Disconnect, without python-engineio's 25 s polling hang.
+
+        Its client drops the CLOSE packet when disconnect() comes while a POST is in
+        flight (the write loop ends on ``state != "connected"`` without sending what is
+        queued): the server learns of the close only at its next ping, and the client's
+        pending GET and disconnect() wait for that. So: let the queue drain first, then
+        close the Engine.IO connection (which ends the Socket.IO one as well).
+        """
+        eio = self.sio.eio
+        if self.sio.connected and eio.current_transport == "polling":
+            wait_for(lambda: eio.queue.unfinished_tasks == 0, 5, message="the send queue to drain")
+            eio.disconnect()
         if self.sio.connected:
             self.sio.disconnect()
 

@@ -171,6 +171,11 @@ def test_presence_agrees_on_every_worker(cluster, token):
     try:
         wait_for(lambda: presence_everywhere(cluster, token, "lobby")
                  == [["dave", "erin"]] * 3, message="both in the lobby, on every worker")
+        for url in cluster.workers:
+            metrics = requests.get(url + "/metrics", timeout=5).text
+            assert "gateway_bus_up 1.0" in metrics and "gateway_cluster_workers 3.0" in metrics
+        assert re.search(r'gateway_bus_messages_total\{direction="received",type="presence"\} '
+                         r'[1-9]', requests.get(cluster.workers[0] + "/metrics").text)
         # dave watches the lobby: told when erin joins (erin is on another worker).
         wait_for(lambda: [c for c in dave.commands() if c["name"] == "presence"
                           and c["args"]["user"]["name"] == "erin" and c["args"]["present"]],
@@ -292,8 +297,8 @@ def test_a_dead_workers_users_leave_within_three_heartbeats(cluster, token):
     victim, survivors = cluster.processes[2], cluster.workers[:2]
     erin = connect(victim.url, "erin", cluster.password)
     try:
-        wait_for(lambda: presence_everywhere(cluster, token, urls=survivors) == [["erin"]] * 2,
-                 message="erin online on the other workers")
+        wait_for(lambda: presence_everywhere(cluster, token, among=("erin",), urls=survivors)
+                 == [["erin"]] * 2, message="erin online on the other workers")
         assert victim.proc is not None
         # SIGKILL the gunicorn worker process itself (the arbiter would restart it),
         # then its arbiter: no drain, no goodbye.
@@ -305,7 +310,8 @@ def test_a_dead_workers_users_leave_within_three_heartbeats(cluster, token):
         victim.proc.kill()
         victim.proc.wait(10)
         # Heartbeats every 0.5 s expire after 3 beats: gone within 1.5 s plus a beat.
-        wait_for(lambda: presence_everywhere(cluster, token, urls=survivors) == [[]] * 2,
+        wait_for(lambda: presence_everywhere(cluster, token, among=("erin",), urls=survivors)
+                 == [[]] * 2,
                  timeout=2.5, message="erin gone with her worker")
     finally:
         erin.close()
