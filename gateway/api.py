@@ -26,6 +26,7 @@ from flask import stream_with_context
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from auth.tokens import ApiToken
@@ -86,6 +87,16 @@ def _require_token(allow_admin: bool = False) -> ResponseReturnValue | None:
         return _error(403, FORBIDDEN, "This endpoint needs an API token "
                       "(flask --app wsgi tokens create NAME).")
     return _error(401, UNAUTHORIZED, "Send an API token: Authorization: Bearer TOKEN.")
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def api_not_found(exc: HTTPException) -> ResponseReturnValue:
+    """Under /api/ every answer has the JSON error shape, unknown routes included."""
+    if not request.path.startswith("/api/"):
+        return exc
+    code = "not_found" if exc.code == 404 else "method_not_allowed"
+    return _error(exc.code or 404, code, exc.description or code)
 
 
 def parse_push(body: Any) -> tuple[Target, str, dict[str, Any]]:

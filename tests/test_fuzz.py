@@ -97,6 +97,54 @@ def test_http_endpoints(app, path, method, form):
         assert b"Traceback" not in response.data
 
 
+@pytest.fixture
+def api(app):
+    """(an API token, an admin's HTTP client, a bystander session of bob)."""
+    from auth.tokens import ApiToken
+    from gateway import socketio
+
+    from .conftest import login_client
+    with app.app_context():
+        token = ApiToken.issue("fuzz")
+    bystander = socketio.test_client(app, flask_test_client=login_client(app, "bob"),
+                                     auth={"app": "echo"})
+    yield token, login_client(app, "root"), bystander
+    bystander.disconnect()
+
+
+push_like = st.fixed_dictionaries(
+    {}, optional={"to": json_values | st.fixed_dictionaries(
+        {}, optional={"user": json_values, "topic": json_values, "session": json_values,
+                      "everyone": json_values}),
+        "name": json_values, "args": json_values, "more": json_values})
+
+
+@FUZZ
+@given(body=push_like | json_values, raw=st.binary(max_size=64) | st.none(),
+       auth=st.sampled_from(["token", "none", "garbage"]))
+def test_api_endpoints(app, api, body, raw, auth):
+    import json
+
+    token, admin, bystander = api
+    headers = {"Authorization": {"token": f"Bearer {token}", "none": "",
+                                 "garbage": "Bearer \u00e9\x00"}[auth]}
+    client = app.test_client()
+    data = raw if raw is not None else json.dumps(body)
+    for response in (
+        client.post("/api/v1/push", data=data, headers=headers, content_type="application/json"),
+        client.get("/api/v1/presence", query_string={"topic": str(body)[:20]}, headers=headers),
+        admin.get("/api/v1/sessions"),
+        admin.post(f"/api/v1/sessions/{str(body)[:30]}/kick", data=data),
+        admin.post(f"/api/v1/{str(body)[:30]}", data=data),
+    ):
+        assert response.status_code < 500 and b"Traceback" not in response.data
+        if response.status_code >= 400:
+            error = response.get_json()["error"]
+            assert error["code"] and error["message"]
+    assert bystander.emit("event", {"id": 1, "name": "echo", "data": {"text": "b"}},
+                          callback=True)["ok"]
+
+
 # -- raw malformed Engine.IO / Socket.IO packets against a real server ---------------
 
 GARBAGE = [
