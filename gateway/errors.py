@@ -22,8 +22,10 @@ SESSION_CLOSED = "session_closed"
 BUS_UNAVAILABLE = "bus_unavailable"  # the message queue cannot be reached: nothing was sent
 
 EVENT_ERROR_CODES = frozenset(
-    {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED}
+    {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED,
+     BUS_UNAVAILABLE}  # the last: a handler's send needed the cluster's bus, which is down
 )
+
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:

@@ -195,6 +195,7 @@ def test_presence_agrees_on_every_worker(cluster, token):
 
 def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
     client = connect(cluster.url, "alice", cluster.password)
+    chat = connect(cluster.workers[0], "carol", cluster.password, app="chat")
     accepted: list[str] = []
     refused = 0
     try:
@@ -226,6 +227,9 @@ def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
             push_one(n)
             n += 1
         assert refused == 10
+        # An app's topic send needs the bus: its event is answered with the error.
+        said = chat.event(1, "chat.say", {"text": "anyone?"})
+        assert said["ok"] is False and said["error"]["code"] == "bus_unavailable", said
         cli = flask(cluster, "send", "--user", "alice", "toast", "{}", check=False)
         assert cli.returncode != 0 and "not sent" in cli.stderr
         with pytest.raises(BusUnavailable):
@@ -237,12 +241,14 @@ def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
         for _ in range(10):
             push_one(n)
             n += 1
+        assert chat.event(2, "chat.say", {"text": "back"})["ok"]
         wait_for(lambda: len(toasts(client)) >= len(accepted), 15,
                  message=f"{len(accepted)} accepted toasts delivered")
         assert toasts(client) == accepted  # every accepted one, once; no refused one
         assert len(accepted) == 20
     finally:
         client.close()
+        chat.close()
 
 
 def test_admin_lists_and_kicks_sessions_across_workers(cluster):
