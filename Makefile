@@ -8,13 +8,25 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev vendor system-deps clean
+.PHONY: run test bench install install-dev vendor system-deps clean
 
 run: install vendor instance/secret_key
 	@GATEWAY_SECRET_KEY="$${GATEWAY_SECRET_KEY:-$$(cat instance/secret_key)}" $(PY) wsgi.py
 
 test: install-dev vendor system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Several workers behind nginx on loopback (scripts/cluster.sh): Redis, WORKERS (3) gunicorn
+# eventlet workers sharing instance/gateway.db, nginx/cluster.conf on PORT (8080). Ctrl-C stops it.
+.PHONY: cluster
+cluster: install vendor instance/secret_key
+	@GATEWAY_SECRET_KEY="$${GATEWAY_SECRET_KEY:-$$(cat instance/secret_key)}" PY=$(PY) scripts/cluster.sh
+
+# The benchmark of issue 6 (bench/README.md): about 15 minutes; BENCH_ARGS=--quick for a
+# 45-second smoke run. Results in bench/results/latest.md and latest.json.
+BENCH_ARGS ?=
+bench: install node_modules/.installed
+	$(PY) bench/run.py -v $(BENCH_ARGS)
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev

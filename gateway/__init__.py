@@ -83,7 +83,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     gateway.init_app(app, socketio)
     app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
-        app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size)
+        app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size,
+        compression=settings["WEBSOCKET_COMPRESSION"])
     if settings["PROXY_FIX"]:
         # Outermost, so Flask (Secure cookies, remote address) and Engine.IO (the
         # same-origin check) all see the client's scheme, host and address.

@@ -20,6 +20,10 @@ ENV = "production"
 DATABASE_URL: str | None = None
 #: Message queue URL (``redis://...``); unset means one process.
 MESSAGE_QUEUE: str | None = None
+#: Accept permessage-deflate on WebSockets (a zlib context per connection: ~2x memory).
+WEBSOCKET_COMPRESSION = False
+#: Listen backlog of the embedded server (gunicorn.conf.py reads it too).
+BACKLOG = 2048
 #: Prefix of the Redis keys of the bus (several gateways can share one Redis).
 BUS_CHANNEL = "gateway"
 #: Seconds between presence heartbeats; a dead worker's users are gone after 3 beats.
@@ -89,6 +93,8 @@ _TYPES: dict[str, type] = {
     "LOGIN_WINDOW_SECONDS": float,
     "ACCOUNT_CHECK_SECONDS": float,
     "PRESENCE_SECONDS": float,
+    "WEBSOCKET_COMPRESSION": bool,
+    "BACKLOG": int,
     "PROXY_FIX": int,
     "REPLAY_LIMIT": int,
     "MAX_EVENT_BYTES": int,
@@ -113,6 +119,7 @@ KEYS = [
     "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
     "COOKIE_SECURE", "PROXY_FIX", "LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS",
     "LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS", "BUS_CHANNEL", "PRESENCE_SECONDS",
+    "WEBSOCKET_COMPRESSION", "BACKLOG",
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from typing import Any
 
 from flask import current_app
@@ -86,12 +85,6 @@ def on_other(name: Any, *args: Any) -> dict[str, Any]:
     return failed(BAD_REQUEST, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
 
 
-def _compression_setting() -> bool:
-    # GATEWAY_WEBSOCKET_COMPRESSION, until gateway/config.py carries it.
-    value = os.environ.get("GATEWAY_WEBSOCKET_COMPRESSION", "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 class EngineGuard:
     """WSGI middleware in front of Engine.IO that turns two of its failure modes into 400s,
     and keeps WebSockets uncompressed unless compression is enabled.
@@ -113,11 +106,11 @@ class EngineGuard:
     VALID_POST_PACKETS = frozenset("134b")  # CLOSE, PONG, MESSAGE, binary MESSAGE
 
     def __init__(self, wsgi_app: Any, max_bytes: int, path: str = "/socket.io/",
-                 compression: bool | None = None) -> None:
+                 compression: bool = False) -> None:
         self.wsgi_app = wsgi_app
         self.max_bytes = max_bytes
         self.path = path
-        self.compression = _compression_setting() if compression is None else compression
+        self.compression = compression
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith(self.path):
