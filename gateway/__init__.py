@@ -73,6 +73,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         cors_allowed_origins=cors_setting(settings["ALLOWED_ORIGINS"]),
         # Events of one connection are handled inline, in arrival order.
         async_handlers=False,
+        # The connect handler only reads the login cookie: no per-connection copy of
+        # the Flask session to keep (Flask-SocketIO's default) for every idle socket.
+        manage_session=False,
         max_http_buffer_size=max(1_000_000, 2 * settings["MAX_EVENT_BYTES"]),
         # Users' own socketio.emit calls reach every worker; the gateway's sends use
         # its own bus and never travel through this queue (see extension.py).
@@ -81,10 +84,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         logger=False,
         engineio_logger=False,
     )
-    gateway.init_app(app, socketio)
+    hub = gateway.init_app(app, socketio)
+    sockets.install_message_handlers(app, hub)
+    # A bound method rather than the instance: Python calls it without recursing into C,
+    # and every idle WebSocket's green thread keeps that C stack for its lifetime.
     app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
         app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size,
-        compression=settings["WEBSOCKET_COMPRESSION"])
+        compression=settings["WEBSOCKET_COMPRESSION"]).__call__
     if settings["PROXY_FIX"]:
         # Outermost, so Flask (Secure cookies, remote address) and Engine.IO (the
         # same-origin check) all see the client's scheme, host and address.
@@ -107,17 +113,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     accounts.watch(app.extensions["gateway"], settings["ACCOUNT_CHECK_SECONDS"])
     # The bus and periodic tasks start with the first request this process serves,
     # so CLI commands that load the app (flask users ...) never join the cluster.
-    app.wsgi_app = _StartHub(app.wsgi_app, app.extensions["gateway"])  # type: ignore[method-assign]
+    # (gunicorn.conf.py and python wsgi.py start it at once; this covers other servers.)
+    serve = app.wsgi_app
+
+    def start_hub_then_serve(environ: dict[str, Any], start_response: Any) -> Any:
+        app.extensions["gateway"].start()
+        app.wsgi_app = serve  # type: ignore[method-assign]  # out of the way from now on
+        return serve(environ, start_response)
+
+    app.wsgi_app = start_hub_then_serve  # type: ignore[method-assign]
     return app
-
-
-class _StartHub:
-    """WSGI wrapper: start the hub (bus, presence, periodic tasks) on the first request."""
-
-    def __init__(self, wsgi_app: Any, hub: Any) -> None:
-        self.wsgi_app, self.hub = wsgi_app, hub
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not self.hub.started:
-            self.hub.start()
-        return self.wsgi_app(environ, start_response)

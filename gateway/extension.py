@@ -42,6 +42,7 @@ class _SocketIORuntime:
 
     def __init__(self, socketio: SocketIO) -> None:
         self.spawn = socketio.start_background_task
+        self.sleep = socketio.sleep
 
 
 class Gateway:

@@ -358,14 +358,17 @@ class Hub:
 
     @staticmethod
     def _send_to(sessions: list[Session], name: str, args: dict[str, Any]) -> int:
-        reached = 0
+        """Queue the command to every session, then flush each: no task per session."""
+        reached = []
         for session in sessions:
             try:
-                session.send(name, args)
-                reached += 1
+                session.enqueue(name, args)
             except SessionClosed:
                 continue
-        return reached
+            reached.append(session)
+        for session in reached:
+            session.flush()
+        return len(reached)
 
     def shutdown(self, reason: str = "server_shutdown") -> int:
         """Refuse new sessions and close every session (their on_close callbacks run)."""

@@ -61,9 +61,11 @@ class Transport(Protocol):
 
 
 class Runtime(Protocol):
-    """How a session starts background tasks (green threads or threads)."""
+    """How a session starts background tasks (green threads or threads), and yields."""
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SessionState(enum.Enum):
@@ -149,6 +151,16 @@ class _AppRun:
 class Session:
     """A browser tab's server-side session, owned by a :class:`SessionRegistry`."""
 
+    # Thousands live in one worker: no per-instance __dict__ (``state`` is the app's own).
+    __slots__ = (
+        "id", "_token", "_token_hash", "spec", "app", "user", "info", "state", "topics",
+        "watching", "lifecycle", "close_reason", "sid", "limits", "_transport", "_runtime",
+        "_on_closed", "_on_topic", "_close_callbacks", "_cond", "_stream", "_ledger",
+        "_bucket", "_refused_in_a_row", "_pending", "_flush_scheduled", "_batch_owner",
+        "_inbox", "_run", "_requests", "_detach_generation", "_flush_lock", "_handling",
+        "__weakref__",
+    )
+
     def __init__(self, spec: AppSpec, user: SessionUser, *, transport: Transport,
                  runtime: Runtime, limits: SessionLimits,
                  info: dict[str, Any] | None = None,
@@ -181,7 +193,7 @@ class Session:
         self._pending: list[Command] = []  # sent, not yet emitted to the connection
         self._flush_scheduled = False
         self._batch_owner: int | None = None  # thread that will flush at the end of a handler
-        self._inbox: deque[Event] = deque()
+        self._inbox: deque[Event] | None = None  # made on first use: most apps never need one
         self._run = _AppRun()
         self._requests = itertools.count(1)
         self._detach_generation = 0
@@ -298,7 +310,7 @@ class Session:
                 self.close_reason = reason
                 sid, self.sid = self.sid, None
                 pending, self._pending = self._pending, []
-                self._inbox.clear()
+                self._inbox = None
                 self._cond.notify_all()
             if sid is not None:
                 if pending:
@@ -324,10 +336,18 @@ class Session:
 
     def send(self, name: str, args: dict[str, Any] | None = None, /, **kwargs: Any) -> int:
         """Send the command ``name`` with ``args`` (or keyword arguments); return its seq."""
+        return self._push(name, dict(args or {}, **kwargs), schedule=True)
+
+    def enqueue(self, name: str, args: dict[str, Any]) -> int:
+        """Like :meth:`send`, but leave the flush to the caller (who must call :meth:`flush`):
+        a send to many sessions queues to each, then flushes each, with no task per session."""
+        return self._push(name, args, schedule=False)
+
+    def _push(self, name: str, payload: dict[str, Any], schedule: bool) -> int:
         if not isinstance(name, str) or not name:
             raise TypeError("A command name must be a non-empty string.")
-        payload = dict(args or {}, **kwargs)
-        flush_now = schedule = False
+        flush_now = False
+        may_schedule, schedule = schedule, False
         with self._cond:
             if self.closed:
                 raise SessionClosed(self.close_reason or "closed")
@@ -341,7 +361,8 @@ class Session:
                     self._pending.append(command)
                     if len(self._pending) >= self.limits.max_batch:
                         flush_now = True
-                    elif not self._flush_scheduled and self._batch_owner != threading.get_ident():
+                    elif may_schedule and not self._flush_scheduled \
+                            and self._batch_owner != threading.get_ident():
                         self._flush_scheduled = schedule = True
         if overflow:
             logger.warning("session %s is a slow consumer: closing it", self.id)
@@ -349,6 +370,9 @@ class Session:
             raise SessionClosed("slow_consumer")
         if flush_now:
             self.flush()
+            # A full batch went out: let other connections have their turn before this
+            # task produces the next (under eventlet a loop of sends never yields).
+            self._runtime.sleep(0)
         elif schedule:
             # Runs once this task yields, so commands produced together share a message.
             self._runtime.spawn(self.flush)
@@ -440,6 +464,8 @@ class Session:
             # only a set-up hook (keep_open) or is not running.
             if self.spec.keep_open or not self._run.started or self._run.finished:
                 return failed(UNKNOWN_EVENT, f"The app {self.app!r} has no event {event.name!r}.")
+            if self._inbox is None:
+                self._inbox = deque()
             if len(self._inbox) >= self.limits.inbox_limit:
                 return failed(RATE_LIMITED, "The app is not keeping up with events.")
             self._inbox.append(Event(event.name, event.data, event.id))
@@ -479,6 +505,7 @@ class Session:
         if not self._wait(lambda: bool(self._inbox), timeout):
             return None
         with self._cond:
+            assert self._inbox is not None  # _wait saw it non-empty
             return self._inbox.popleft()
 
     def events(self) -> Iterator[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 
@@ -42,6 +43,9 @@ class ThreadRuntime:
         thread.start()
         return thread
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 class ManualRuntime:
     """Queues spawned tasks until the test runs them, like a green thread that has not yet run."""
@@ -51,6 +55,9 @@ class ManualRuntime:
 
     def spawn(self, fn: Any, *args: Any) -> None:
         self.tasks.append((fn, args))
+
+    def sleep(self, seconds: float) -> None:
+        """Nothing else runs until the test says so."""
 
     def run_pending(self) -> int:
         tasks, self.tasks = self.tasks, []

@@ -76,8 +76,13 @@ def test_acks_and_unknown_messages(pair, message, extra):
 
 
 @FUZZ
-@given(auth=json_values | st.fixed_dictionaries({"app": json_values, "resume": json_values}))
+@given(auth=json_values.filter(lambda value: isinstance(value, bool)
+                               or not isinstance(value, (int, float)))
+       | st.fixed_dictionaries({"app": json_values, "resume": json_values}))
 def test_connect_auth(app, auth):
+    # (A bare number cannot be a CONNECT payload: the test client's own packet encoder
+    # turns 0.0 into "00.0", which its decoder rejects before the server sees anything.
+    # Raw malformed CONNECT packets go to a real server in the test below.)
     from gateway import socketio
 
     from .conftest import login_client
