@@ -63,6 +63,25 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
             return None
         return user
 
+    @classmethod
+    def login_row(cls, login_id: str) -> tuple[int, str, bool, int] | None:
+        """``(id, name, is_admin, auth_epoch)`` of the active user behind ``login_id``.
+
+        What :meth:`from_login_id` checks, as one plain SELECT of four columns without the
+        ORM's identity map and instance loading: the Socket.IO connect path, which needs
+        no User object, at a fraction of the CPU (it runs for every connection).
+        """
+        user_id, _, epoch = login_id.partition(":")
+        if not user_id.isdigit() or not epoch.isdigit():
+            return None
+        row = db.session.execute(
+            db.select(cls.id, cls.name, cls.is_admin, cls.auth_epoch, cls.disabled)
+            .where(cls.id == int(user_id))
+        ).first()
+        if row is None or row.disabled or row.auth_epoch != int(epoch):
+            return None
+        return row.id, row.name, bool(row.is_admin), row.auth_epoch
+
     def end_logins(self) -> None:
         """Make every existing login of this account stale (cookies and live sessions)."""
         self.auth_epoch = (self.auth_epoch or 0) + 1
