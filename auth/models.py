@@ -13,6 +13,8 @@ from argon2.exceptions import VerificationError
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy import inspect
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -67,17 +69,16 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     def login_row(cls, login_id: str) -> tuple[int, str, bool, int] | None:
         """``(id, name, is_admin, auth_epoch)`` of the active user behind ``login_id``.
 
-        What :meth:`from_login_id` checks, as one plain SELECT of four columns without the
-        ORM's identity map and instance loading: the Socket.IO connect path, which needs
-        no User object, at a fraction of the CPU (it runs for every connection).
+        What :meth:`from_login_id` checks, as one plain SELECT on a pooled connection,
+        without the ORM session, identity map and instance loading: the Socket.IO connect
+        path, which needs no User object, at a fraction of the CPU (it runs for every
+        connection).
         """
         user_id, _, epoch = login_id.partition(":")
         if not user_id.isdigit() or not epoch.isdigit():
             return None
-        row = db.session.execute(
-            db.select(cls.id, cls.name, cls.is_admin, cls.auth_epoch, cls.disabled)
-            .where(cls.id == int(user_id))
-        ).first()
+        with db.engine.connect() as connection:
+            row = connection.execute(_LOGIN_ROW, {"user_id": int(user_id)}).first()
         if row is None or row.disabled or row.auth_epoch != int(epoch):
             return None
         return row.id, row.name, bool(row.is_admin), row.auth_epoch
@@ -115,6 +116,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @classmethod
     def by_name(cls, name: str) -> User | None:
         return db.session.execute(db.select(cls).filter_by(name=name)).scalar_one_or_none()
+
+
+_columns = User.__table__.c
+_LOGIN_ROW = (select(_columns.id, _columns.name, _columns.is_admin, _columns.auth_epoch,
+                     _columns.disabled)
+              .where(_columns.id == bindparam("user_id")))
 
 
 def stale_logins(logins: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
