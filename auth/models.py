@@ -57,11 +57,11 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @classmethod
     def from_login_id(cls, login_id: str) -> User | None:
         """The active user a cookie's ``"ID:EPOCH"`` stands for, or None if it is stale."""
-        user_id, _, epoch = login_id.partition(":")
-        if not user_id.isdigit() or not epoch.isdigit():
+        parsed = _parse_login_id(login_id)
+        if parsed is None:
             return None
-        user = db.session.get(cls, int(user_id))
-        if user is None or not user.is_active or user.auth_epoch != int(epoch):
+        user = db.session.get(cls, parsed[0])
+        if user is None or not _login_stands(user.disabled, user.auth_epoch, parsed[1]):
             return None
         return user
 
@@ -74,12 +74,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
         path, which needs no User object, at a fraction of the CPU (it runs for every
         connection).
         """
-        user_id, _, epoch = login_id.partition(":")
-        if not user_id.isdigit() or not epoch.isdigit():
+        parsed = _parse_login_id(login_id)
+        if parsed is None:
             return None
         with db.engine.connect() as connection:
-            row = connection.execute(_LOGIN_ROW, {"user_id": int(user_id)}).first()
-        if row is None or row.disabled or row.auth_epoch != int(epoch):
+            row = connection.execute(_LOGIN_ROW, {"user_id": parsed[0]}).first()
+        if row is None or not _login_stands(row.disabled, row.auth_epoch, parsed[1]):
             return None
         return row.id, row.name, bool(row.is_admin), row.auth_epoch
 
@@ -116,6 +116,19 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
     @classmethod
     def by_name(cls, name: str) -> User | None:
         return db.session.execute(db.select(cls).filter_by(name=name)).scalar_one_or_none()
+
+
+def _parse_login_id(login_id: str) -> tuple[int, int] | None:
+    """``"ID:EPOCH"`` as two numbers, or None when it is not of that form."""
+    user_id, _, epoch = login_id.partition(":")
+    if not user_id.isdigit() or not epoch.isdigit():
+        return None
+    return int(user_id), int(epoch)
+
+
+def _login_stands(disabled: bool, current_epoch: int | None, epoch: int) -> bool:
+    """A login made in ``epoch`` still stands for an account in this state."""
+    return not disabled and (current_epoch or 0) == epoch
 
 
 _columns = User.__table__.c

@@ -260,7 +260,9 @@ class RedisBus:
                 answered.add(answer["worker"])
                 rows.extend(answer["rows"])
         except self._errors as exc:
-            raise BusUnavailable(f"The message queue is unreachable ({exc.__class__.__name__}).")
+            raise BusUnavailable(
+                f"The message queue is unreachable ({exc.__class__.__name__})."
+            ) from None
         finally:
             missing = workers - answered
             if missing:

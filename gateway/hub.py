@@ -245,7 +245,10 @@ class Hub:
         except ProtocolError as exc:
             logger.warning("session %s sent a bad ack: %s", session.id, exc.message)
 
-    def _on_topic(self, session: Session, topic: str, joined: bool) -> None:
+    def _on_topic(self, session: Session, topic: str | None, joined: bool) -> None:
+        if topic is None:  # watch_presence: the cluster's comings and goings
+            self.registry.watch_online(session)
+            return
         changed = (self.registry.join if joined else self.registry.leave)(session, topic)
         if changed:
             self._presence_changed(session.user, topic, joined)
@@ -266,7 +269,9 @@ class Hub:
 
     def _tell_watchers(self, change: PresenceChange) -> None:
         """Send ``presence`` to this worker's sessions that watch where ``change`` happened."""
-        sessions = (self.registry.all() if change.topic is None
+        # Indexed both ways: never a scan of every session (a change comes with each
+        # first connection of a user).
+        sessions = (self.registry.online_watchers() if change.topic is None
                     else self.registry.in_topic(change.topic))
         watching = [s for s in sessions if change.topic in s.watching]
         if watching:

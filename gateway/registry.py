@@ -25,6 +25,7 @@ class SessionRegistry:
         self._user_ids: dict[str, str] = {}  # user name -> user id, for users with sessions
         self._topics: dict[str, set[str]] = {}  # topic -> session ids
         self._topic_users: dict[str, Counter[str]] = {}  # topic -> user id -> sessions in it
+        self._online_watchers: set[str] = set()  # session ids told who comes and goes
         self._tombstones: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (user id, reason)
 
     def __len__(self) -> int:
@@ -81,6 +82,7 @@ class SessionRegistry:
             for topic in list(self._topics):
                 if session.id in self._topics[topic] and self._leave(session, topic):
                     gone.append(topic)
+            self._online_watchers.discard(session.id)
             self._tombstones[session.id] = (session.user.id, session.close_reason or "closed")
             while len(self._tombstones) > TOMBSTONES:
                 self._tombstones.popitem(last=False)
@@ -144,6 +146,16 @@ class SessionRegistry:
         if not users:
             del self._topic_users[topic]
         return True
+
+    def watch_online(self, session: Session) -> None:
+        """``session`` is told when users come online or go offline."""
+        with self._lock:
+            if session.id in self._by_id:
+                self._online_watchers.add(session.id)
+
+    def online_watchers(self) -> list[Session]:
+        with self._lock:
+            return [self._by_id[i] for i in self._online_watchers if i in self._by_id]
 
     def in_topic(self, topic: str) -> list[Session]:
         with self._lock:

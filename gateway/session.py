@@ -165,7 +165,7 @@ class Session:
                  runtime: Runtime, limits: SessionLimits,
                  info: dict[str, Any] | None = None,
                  on_closed: Callable[[Session], None] | None = None,
-                 on_topic: Callable[[Session, str, bool], None] | None = None) -> None:
+                 on_topic: Callable[[Session, str | None, bool], None] | None = None) -> None:
         self.id = secrets.token_urlsafe(12)
         self._token = secrets.token_urlsafe(24)  # handed out once, then only its hash is kept
         self._token_hash = hash_token(self._token)
@@ -553,7 +553,12 @@ class Session:
 
     def watch_presence(self) -> None:
         """Be sent ``presence`` (with ``topic`` null) when a user comes online or goes offline."""
-        self.watching.add(None)
+        with self._cond:
+            if self.closed:
+                raise SessionClosed(self.close_reason or "closed")
+            self.watching.add(None)
+        if self._on_topic is not None:
+            self._on_topic(self, None, True)  # None: the cluster itself, not a topic
 
     def leave(self, topic: str) -> None:
         with self._cond:

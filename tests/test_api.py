@@ -228,3 +228,19 @@ def test_sse_stream_ends_when_the_account_changes(app, hub: Hub):
     events = read_events(response, 1)
     assert events[0]["event"] == "close" and json.loads(events[0]["data"])["reason"] == "logged_out"
     response.close()
+
+
+def test_a_session_watching_presence_is_told_who_comes_online(app, hub: Hub, connect):
+    alice, alice_messages = connect("echo", user="alice")
+    session = wait_for(lambda: hub.registry.for_user("alice"), message="alice's session")[0]
+    session.watch_presence()
+    bob, _ = connect("echo", user="bob")
+    told = wait_for(lambda: [c["args"] for c in alice_messages.commands()
+                             if c["name"] == "presence"], message="told of bob")
+    assert told == [{"user": {"id": told[0]["user"]["id"], "name": "bob"}, "topic": None,
+                     "present": True}]
+    hub.close_user("bob", "logged_out", "bye")
+    wait_for(lambda: len([c for c in alice_messages.commands() if c["name"] == "presence"]) == 2,
+             message="told bob left")
+    assert [c["args"]["present"] for c in alice_messages.commands()
+            if c["name"] == "presence"] == [True, False]

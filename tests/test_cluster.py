@@ -274,6 +274,24 @@ def test_admin_lists_and_kicks_sessions_across_workers(cluster):
         bob.close()
 
 
+def test_a_resume_on_a_worker_without_the_session_is_told_unknown(cluster):
+    first = connect(cluster.workers[0], "bob", cluster.password)
+    http = login(cluster.workers[1], "bob", cluster.password)
+    second = ProtocolClient(cluster.workers[1], cookie_header(http))
+    try:
+        welcome = first.named("session")[0]
+        first.close()
+        second.connect("echo", resume={"session": welcome["session"], "token": welcome["token"],
+                                       "last_seq": 0})
+        answer = wait_for(lambda: second.named("session"), message="the other worker's answer")[0]
+        # Explicit, never silent: a fresh session, and why.
+        assert answer["resumed"] is False and answer["reason"] == "unknown"
+        assert answer["session"] != welcome["session"]
+    finally:
+        first.close()
+        second.close()
+
+
 def redis_commands(cluster: Cluster) -> dict[str, int]:
     """Calls per command so far on the cluster's Redis (INFO commandstats)."""
     import redis
