@@ -316,6 +316,10 @@ class Session:
                 if pending:
                     self._transport.emit(sid, "commands", pending)
                 self._transport.emit(sid, "close", {"reason": reason, "message": message})
+        # Out of every index first, so nothing finds a closed session while the
+        # connection is dropped and the app's callbacks (which may take a while) run.
+        if self._on_closed is not None:
+            self._on_closed(self)
         if sid is not None:
             self._transport.disconnect(sid)
         logger.info("session %s closed: %s", self.id, reason)
@@ -324,8 +328,6 @@ class Session:
                 callback(self)
             except Exception:
                 logger.exception("on_close callback of session %s failed", self.id)
-        if self._on_closed is not None:
-            self._on_closed(self)
 
     def on_close(self, callback: Callable[[Session], Any]) -> Callable[[Session], Any]:
         """Register ``callback(session)`` to run once when the session closes."""

@@ -155,7 +155,7 @@ def test_a_stalled_client_cannot_grow_memory(app, hub, set_limits):
     assert peak[0] <= 200
     t.poll()
     assert t.closed == {"reason": "slow_consumer", "message": "Too many commands were not acknowledged."}
-    assert len(hub.registry) == 0
+    assert wait_for(lambda: len(hub.registry) == 0, message="the registry empty")
 
 
 def test_progress_survives_drops(app, app_config):
