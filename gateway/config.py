@@ -46,6 +46,22 @@ MAX_SESSIONS_PER_USER = 20
 MAX_SESSIONS = 10_000
 #: Events refused in a row for the rate limit after which the session is ended (flooding).
 ABUSE_LIMIT = 500
+#: Bytes of JSON of the unacknowledged commands kept per session before it is closed as
+#: a slow consumer (the replay buffer is bounded in bytes as well as in commands).
+REPLAY_BYTES = 2 * 1024 * 1024
+#: Seconds a new connection has to send its request headers, and then to complete its
+#: Socket.IO CONNECT after the Engine.IO handshake; it is closed after that.
+HANDSHAKE_SECONDS = 10.0
+#: Connections without a session (waiting for their headers or for a Socket.IO CONNECT)
+#: this worker holds at once; more are refused.
+MAX_ANONYMOUS = 1024
+#: The same, per client address (behind a proxy, with GATEWAY_PROXY_FIX, the client's).
+MAX_ANONYMOUS_PER_ADDRESS = 64
+#: Inbound WebSocket frames per second one connection may send (token bucket); beyond
+#: it the worker stops reading that connection until it is back under the rate.
+INBOUND_RATE = 1000.0
+#: Burst size of that inbound bucket.
+INBOUND_BURST = 2000
 #: Modules imported at start-up that register session apps.
 APPS = [
     "gateway.demos.hello",
@@ -103,6 +119,12 @@ _TYPES: dict[str, type] = {
     "MAX_SESSIONS_PER_USER": int,
     "MAX_SESSIONS": int,
     "ABUSE_LIMIT": int,
+    "REPLAY_BYTES": int,
+    "HANDSHAKE_SECONDS": float,
+    "MAX_ANONYMOUS": int,
+    "MAX_ANONYMOUS_PER_ADDRESS": int,
+    "INBOUND_RATE": float,
+    "INBOUND_BURST": int,
     "PORT": int,
     "INBOX_LIMIT": int,
     "EVENT_MEMORY": int,
@@ -119,7 +141,8 @@ KEYS = [
     "ASYNC_MODE", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "CREATE_TABLES", "DRAIN_SECONDS",
     "COOKIE_SECURE", "PROXY_FIX", "LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS",
     "LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS", "BUS_CHANNEL", "PRESENCE_SECONDS",
-    "WEBSOCKET_COMPRESSION", "BACKLOG",
+    "WEBSOCKET_COMPRESSION", "BACKLOG", "REPLAY_BYTES", "HANDSHAKE_SECONDS", "MAX_ANONYMOUS",
+    "MAX_ANONYMOUS_PER_ADDRESS", "INBOUND_RATE", "INBOUND_BURST",
 ]
 
 
@@ -184,12 +207,13 @@ def validate(settings: Mapping[str, Any]) -> None:
     if settings["PRESENCE_SECONDS"] <= 0:
         raise ConfigError("GATEWAY_PRESENCE_SECONDS must be positive.")
     for key in ("REPLAY_LIMIT", "MAX_EVENT_BYTES", "MAX_SESSIONS_PER_USER", "MAX_SESSIONS",
-                "ABUSE_LIMIT",
-                "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST",
+                "ABUSE_LIMIT", "REPLAY_BYTES", "MAX_ANONYMOUS", "MAX_ANONYMOUS_PER_ADDRESS",
+                "INBOUND_BURST", "INBOX_LIMIT", "EVENT_MEMORY", "MAX_BATCH", "EVENT_BURST",
                 "LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS"):
         if settings[key] < 1:
             raise ConfigError(f"GATEWAY_{key} must be at least 1.")
-    for key in ("LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS"):
+    for key in ("LOGIN_WINDOW_SECONDS", "ACCOUNT_CHECK_SECONDS", "HANDSHAKE_SECONDS",
+                "INBOUND_RATE"):
         if settings[key] <= 0:
             raise ConfigError(f"GATEWAY_{key} must be a number of seconds above 0.")
     if settings["RESUME_SECONDS"] < 0 or settings["EVENT_RATE"] <= 0:
