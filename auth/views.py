@@ -22,6 +22,7 @@ from .forms import LoginForm
 from .limits import LoginLimiter
 from .limits import wait_text
 from .models import User
+from .models import db
 from .models import verify_dummy
 
 bp = Blueprint("auth", __name__)
@@ -82,10 +83,18 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
-    user_id, name = current_user.id, current_user.name
+    """Log out everywhere: the account's login epoch moves on, so every login cookie of
+    this account (this one, a copy of it, those of its other browsers and devices) is
+    refused from its next request, and every live session of the account, on every
+    worker, is closed. That matches what logout already did to live sessions; a cookie
+    that stayed valid after logout would let anyone who copied it carry on."""
+    user = current_user._get_current_object()
+    user_id, name = user.id, user.name
+    user.end_logins()
+    db.session.commit()
     logout_user()
     closed = current_app.extensions["gateway"].close_user(
-        str(user_id), "logged_out", "You logged out."
+        user_id, "logged_out", "You logged out."
     )
     logger.info("user %s logged out; %d live session(s) closed", name, closed)
     return redirect(url_for("auth.login"))

@@ -17,22 +17,28 @@ bp = Blueprint("gateway_cli", __name__, cli_group=None)
 
 
 @bp.cli.command("send")
-@click.option("--user", help="A user's id or name: all their sessions.")
+@click.option("--user", "user_name", metavar="NAME",
+              help="A user's name: all their sessions.")
+@click.option("--user-id", metavar="ID", help="A user's id: all their sessions.")
 @click.option("--topic", help="Every session in this topic.")
 @click.option("--session", "session_id", help="One session id.")
 @click.option("--everyone", is_flag=True, help="Every session.")
 @click.argument("command")
 @click.argument("json_args", default="{}")
-def send(user: str | None, topic: str | None, session_id: str | None, everyone: bool,
-         command: str, json_args: str) -> None:
+def send(user_name: str | None, user_id: str | None, topic: str | None,
+         session_id: str | None, everyone: bool, command: str, json_args: str) -> None:
     """Send COMMAND with JSON_ARGS (an object) to live sessions on every worker.
 
     It goes through the message queue (GATEWAY_MESSAGE_QUEUE), which the running
     workers read; it exits non-zero when the message was not accepted.
     """
+    if user_id is not None and not (user_id.isascii() and user_id.isdigit()):
+        raise click.BadParameter(f"{user_id!r} is not a user id (a number); address a user "
+                                 "by name with --user NAME.", param_hint="--user-id")
     try:
         args = json.loads(json_args)
-        target = Target.of(session=session_id, user=user, topic=topic, everyone=everyone)
+        target = Target.of(session=session_id, user=user_id, user_name=user_name,
+                           topic=topic, everyone=everyone)
         message = send_message(target, command, args)
     except ValueError as exc:
         raise click.UsageError(f"JSON_ARGS is not valid JSON: {exc}") from None

@@ -131,21 +131,26 @@ class Gateway:
 
     def send(self, name: str, args: dict[str, Any] | None = None, *,
              session: str | None = None, user: str | int | None = None,
-             topic: str | None = None, everyone: bool = False) -> int:
+             user_name: str | None = None, topic: str | None = None,
+             everyone: bool = False) -> int:
         """Send a command to a session, a user's sessions, a topic or everyone, on
         every worker, each through that session's sequenced stream.
 
         Returns how many sessions of this worker it reached. Raises
         :class:`~gateway.errors.BusUnavailable` when the cluster's message queue is
         down: nothing was sent then.
+
+        ``user`` is a user id (an int, or a string of digits), ``user_name`` a user
+        name: ids and names are never matched against each other.
         """
-        target = Target.of(session=session, user=user, topic=topic, everyone=everyone)
+        target = Target.of(session=session, user=user, user_name=user_name, topic=topic,
+                           everyone=everyone)
         return self.hub.send(target, name, args)
 
     def close_user(self, user: str | int, reason: str = "logged_out",
                    message: str = "You were logged out.") -> int:
-        """Close every live session of ``user`` (an id or a name)."""
-        return self.hub.close_user(str(user), reason, message)
+        """Close every live session of the user with id ``user``, on every worker."""
+        return self.hub.close_user(user, reason, message)
 
     def kick(self, session_id: str) -> int:
         """Close one session, wherever it lives, with reason ``kicked``."""

@@ -288,9 +288,9 @@ class Hub:
         """
         return self._dispatch(send_message(target, name, args))
 
-    def close_user(self, user: str, reason: str, message: str) -> int:
-        """Close every session of ``user`` (an id or a name) with ``reason``, everywhere."""
-        return self._dispatch(close_message(Target.of(user=user), reason, message))
+    def close_user(self, user_id: str | int, reason: str, message: str) -> int:
+        """Close every session of the user with this id with ``reason``, everywhere."""
+        return self._dispatch(close_message(Target.of(user=user_id), reason, message))
 
     def kick(self, session_id: str, message: str = "An administrator ended the session.") -> int:
         """Close one session with reason ``kicked``, wherever it lives."""
@@ -338,11 +338,15 @@ class Hub:
         if target.kind == "session":
             session = self.registry.get(target.value or "")
             return [session] if session is not None else []
-        if target.kind == "user":
+        if target.kind == "user":  # an id: never matched against names
             return self.registry.for_user(target.value or "")
+        if target.kind == "user_name":  # a name: never matched against ids
+            return self.registry.for_user_name(target.value or "")
         if target.kind == "topic":
             return self.registry.in_topic(target.value or "")
-        return self.registry.all()
+        if target.kind == "everyone":
+            return self.registry.all()
+        return []
 
     def deliver(self, message: dict[str, Any]) -> int:
         """Carry out a send or close on this worker's sessions; return how many it reached."""

@@ -77,7 +77,9 @@ class SessionRegistry:
                 ids.discard(session.id)
                 if not ids:
                     del self._by_user[session.user.id]
-                    self._user_ids.pop(session.user.name, None)
+                    if self._user_ids.get(session.user.name) == session.user.id:
+                        # (A deleted account's name may belong to a new account now.)
+                        del self._user_ids[session.user.name]
                     gone.append(None)
             for topic in list(self._topics):
                 if session.id in self._topics[topic] and self._leave(session, topic):
@@ -101,13 +103,17 @@ class SessionRegistry:
         with self._lock:
             return self._by_sid.get(sid)
 
-    def for_user(self, user: str) -> list[Session]:
-        """Sessions of the user with this id, or else this name."""
+    def for_user(self, user_id: str) -> list[Session]:
+        """Sessions of the user with this id (never matched against names)."""
         with self._lock:
-            ids = self._by_user.get(user)
-            if ids is None and user in self._user_ids:
-                ids = self._by_user.get(self._user_ids[user])
-            return [self._by_id[i] for i in ids or () if i in self._by_id]
+            return [self._by_id[i] for i in self._by_user.get(user_id, ()) if i in self._by_id]
+
+    def for_user_name(self, name: str) -> list[Session]:
+        """Sessions of the user with this name (never matched against ids)."""
+        with self._lock:
+            user_id = self._user_ids.get(name)
+            ids = self._by_user.get(user_id, ()) if user_id is not None else ()
+            return [self._by_id[i] for i in ids if i in self._by_id]
 
     def count_for_user(self, user_id: str) -> int:
         with self._lock:

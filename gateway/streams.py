@@ -1,11 +1,12 @@
 """User streams: the commands addressed to a user (or to everyone), for SSE readers.
 
 A client that cannot run Socket.IO (an ``EventSource`` dashboard, ``curl``) reads
-``GET /api/v1/stream``: every command sent with ``user=`` (that user) or
-``everyone=True`` on any worker, numbered per user on this worker. The number is the
-SSE ``id:``, so a reader that reconnects with ``Last-Event-ID`` gets what it missed,
-from a replay buffer of ``GATEWAY_REPLAY_LIMIT`` commands. A stream lives while it has
-readers and ``GATEWAY_RESUME_SECONDS`` after the last one left.
+``GET /api/v1/stream``: every command sent with ``user=`` (that user's id),
+``user_name=`` (that user's name) or ``everyone=True`` on any worker, numbered per
+user on this worker. The number is the SSE ``id:``, so a reader that reconnects with
+``Last-Event-ID`` gets what it missed, from a replay buffer of ``GATEWAY_REPLAY_LIMIT``
+commands. A stream lives while it has readers and ``GATEWAY_RESUME_SECONDS`` after the
+last one left.
 """
 
 from __future__ import annotations
@@ -97,9 +98,11 @@ class UserStreams:
         with self._lock:
             if target.kind == "everyone":
                 return list(self._streams.values())
-            if target.kind == "user":
-                return [s for s in self._streams.values()
-                        if target.value in (s.user_id, s.name)]
+            if target.kind == "user":  # by id only
+                stream = self._streams.get(target.value or "")
+                return [stream] if stream is not None else []
+            if target.kind == "user_name":  # by name only
+                return [s for s in self._streams.values() if s.name == target.value]
             return []
 
     def on_send(self, target: Target, name: str, args: dict[str, Any]) -> None:

@@ -135,11 +135,14 @@ def connect(app: Flask):
 
 @pytest.fixture
 def refused(app: Flask):
-    """``refused(auth_payload, user=...)`` -> the CONNECT_ERROR data the server sent."""
+    """``refused(auth_payload, user=..., flask_client=...)`` -> the CONNECT_ERROR data the
+    server sent (``flask_client``: connect with that client's cookies instead)."""
     from socketio import packet
 
-    def _refused(auth_payload: Any, user: str | None = "alice") -> Any:
-        flask_client = login_client(app, user) if user else app.test_client()
+    def _refused(auth_payload: Any, user: str | None = "alice",
+                 flask_client: FlaskClient | None = None) -> Any:
+        if flask_client is None:
+            flask_client = login_client(app, user) if user else app.test_client()
         sio = socketio.test_client(app, flask_test_client=flask_client, auth=auth_payload)
         assert not sio.is_connected(), "the connection was accepted"
         captured: list[Any] = []

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import threading
 
 import pytest
 import requests
 from argon2 import PasswordHasher
 
 import auth
+from auth.models import EPOCH_LIMIT
+from auth.models import EPOCH_MIN
 from auth.models import stale_logins
 from gateway import create_app
 from gateway.accounts import AccountCheck
@@ -54,10 +57,13 @@ def closes(messages):
 
 def test_the_cookie_carries_the_login_epoch(app):
     alice = user(app, "alice")
-    assert alice.get_id() == f"{alice.id}:0"
+    epoch = alice.auth_epoch
+    assert EPOCH_MIN <= epoch < EPOCH_LIMIT  # random, not a counter from 0
+    assert alice.get_id() == f"{alice.id}:{epoch}"
     with app.app_context():
-        assert auth.load_user(f"{alice.id}:0").name == "alice"
-        for stale in (f"{alice.id}:1", str(alice.id), f"{alice.id}:", "x:0", f"{alice.id}:-1"):
+        assert auth.load_user(f"{alice.id}:{epoch}").name == "alice"
+        for stale in (f"{alice.id}:0", f"{alice.id}:{epoch + 1}", str(alice.id), f"{alice.id}:",
+                      f"x:{epoch}", f"{alice.id}:-{epoch}"):
             assert auth.load_user(stale) is None, stale
 
 
@@ -80,16 +86,17 @@ def test_enabling_again_needs_a_new_login(app, client):
 
 
 def test_passwd_sets_the_new_password(app):
+    before = user(app, "alice").auth_epoch
     out = cli(app, "passwd", "alice", "--password-stdin", input=NEW_PASSWORD + "\n")
     assert "Changed the password of alice" in out
     alice = user(app, "alice")
-    assert alice.auth_epoch == 1
+    assert alice.auth_epoch != before and alice.auth_epoch >= EPOCH_MIN
     with app.app_context():
         alice = auth.User.by_name("alice")
         assert alice.check_password(NEW_PASSWORD) and not alice.check_password(PASSWORD)
     short = app.test_cli_runner().invoke(args=["users", "passwd", "alice", "--password-stdin"],
                                          input="short\n")
-    assert short.exit_code != 0 and user(app, "alice").auth_epoch == 1
+    assert short.exit_code != 0 and user(app, "alice").auth_epoch == alice.auth_epoch
 
 
 def test_users_list_and_unknown_names(app):
@@ -110,10 +117,10 @@ class AlwaysRehash(PasswordHasher):
 def test_a_rehash_on_login_does_not_end_logins(app, client, monkeypatch):
     # check_password rehashes outdated hashes with set_password: not a password change.
     monkeypatch.setattr(auth.models, "_hasher", AlwaysRehash())
-    old_hash = user(app, "alice").password_hash
+    old_hash, old_epoch = user(app, "alice").password_hash, user(app, "alice").auth_epoch
     login_client(app, "alice")
     assert user(app, "alice").password_hash != old_hash  # it did rehash
-    assert user(app, "alice").auth_epoch == 0
+    assert user(app, "alice").auth_epoch == old_epoch
     assert client.get("/").status_code == 200
 
 
@@ -123,15 +130,17 @@ def test_a_rehash_on_login_does_not_end_logins(app, client, monkeypatch):
 def test_stale_logins(app):
     with app.app_context():
         ids = {name: str(auth.User.by_name(name).id) for name in ("alice", "bob", "root")}
+        epochs = {name: auth.User.by_name(name).auth_epoch for name in ("alice", "bob", "root")}
         bob = auth.User.by_name("bob")
         bob.disable()
         root = auth.User.by_name("root")
         root.end_logins()
         auth.db.session.commit()
-        logins = {(ids["alice"], 0), (ids["alice"], 3), (ids["bob"], 0), (ids["root"], 0),
-                  (ids["root"], 1), ("999", 0), ("not-a-db-id", 0)}
-        assert stale_logins(logins) == {(ids["alice"], 3), (ids["bob"], 0), (ids["root"], 0),
-                                        ("999", 0)}
+        logins = {(ids["alice"], epochs["alice"]), (ids["alice"], 3),
+                  (ids["bob"], bob.auth_epoch), (ids["root"], epochs["root"]),
+                  (ids["root"], root.auth_epoch), ("999", 0), ("not-a-db-id", 0)}
+        assert stale_logins(logins) == {(ids["alice"], 3), (ids["bob"], bob.auth_epoch),
+                                        (ids["root"], epochs["root"]), ("999", 0)}
         assert stale_logins([]) == set()
 
 
@@ -190,9 +199,151 @@ def test_an_old_database_gains_the_epoch_column(app_config, tmp_path):
     app = create_app(dict(app_config, GATEWAY_DATABASE_URL=f"sqlite:///{path}"))
     try:
         assert login_client(app, "old").get("/").status_code == 200
-        assert user(app, "old").auth_epoch == 0
+        assert user(app, "old").auth_epoch >= EPOCH_MIN  # moved off the counter scheme
     finally:
         app.extensions["gateway"].shutdown()
+
+
+# -- ids and epochs are never shared between accounts ---------------------------
+
+
+def test_a_deleted_users_cookie_does_not_open_the_next_account(app, refused):
+    # root (an admin, the newest account) logs in, is deleted; a new admin is created.
+    # Before: SQLite handed the new account root's id and both started in epoch 0, so
+    # root's cookie ("3:0") opened the new admin's account.
+    old_root = login_client(app, "root")
+    assert old_root.get("/api/v1/sessions").status_code == 200
+    old_id = user(app, "root").id
+    cli(app, "delete", "root")
+    cli(app, "create", "eve", "--password-stdin", "--admin", input=PASSWORD + "\n")
+    assert user(app, "eve").id > old_id  # never reused
+    page = old_root.get("/")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert old_root.get("/api/v1/sessions").status_code == 401
+    assert refused({"app": "echo"}, flask_client=old_root)["data"]["code"] == "unauthorized"
+    assert login_client(app, "eve").get("/api/v1/sessions").status_code == 200
+
+
+def test_an_account_given_a_deleted_id_still_refuses_its_cookies(app, refused):
+    # Even where an id does come back (a table rebuilt by hand, an id deleted before the
+    # AUTOINCREMENT migration), the new account's random epoch refuses the old cookies.
+    old_bob = login_client(app, "bob")
+    with app.app_context():
+        bob = auth.User.by_name("bob")
+        bob_id = bob.id
+        auth.db.session.delete(bob)
+        auth.db.session.commit()
+        auth.db.session.add(auth.User(id=bob_id, name="mallory",
+                                      password_hash=auth.models._hasher.hash(PASSWORD)))
+        auth.db.session.commit()
+    assert user(app, "mallory").id == bob_id
+    assert old_bob.get("/").status_code == 302
+    assert refused({"app": "echo"}, flask_client=old_bob)["data"]["code"] == "unauthorized"
+
+
+def test_end_logins_moves_to_a_new_random_epoch(app):
+    with app.app_context():
+        alice = auth.User.by_name("alice")
+        seen = {alice.auth_epoch}
+        for _ in range(20):
+            alice.end_logins()
+            assert alice.auth_epoch not in seen and EPOCH_MIN <= alice.auth_epoch < EPOCH_LIMIT
+            seen.add(alice.auth_epoch)
+        epochs = [auth.User.by_name(n).auth_epoch for n in ("alice", "bob", "root")]
+        assert len(set(epochs)) == 3  # every account starts in its own random epoch
+
+
+# The users table as create_all made it before AUTOINCREMENT (and random epochs).
+OLD_USERS_TABLE = """CREATE TABLE users (
+    id INTEGER NOT NULL, name VARCHAR(64) NOT NULL, password_hash VARCHAR(255) NOT NULL,
+    is_admin BOOLEAN NOT NULL, disabled BOOLEAN NOT NULL, created_at DATETIME NOT NULL,
+    auth_epoch INTEGER DEFAULT '0' NOT NULL, PRIMARY KEY (id))"""
+
+
+def old_database(path):
+    with sqlite3.connect(path) as db:
+        db.execute(OLD_USERS_TABLE)
+        db.execute("CREATE UNIQUE INDEX ix_users_name ON users (name)")
+        hashed = auth.models._hasher.hash(PASSWORD)
+        db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, 0, ?, ?)", [
+            (1, "old", hashed, 0, "2024-01-01 00:00:00.000000", 0),
+            (2, "boss", hashed, 1, "2024-02-01 00:00:00.000000", 4),
+            (3, "gone", hashed, 0, "2024-03-01 00:00:00.000000", 0)])
+    db.close()
+
+
+def users_table(path):
+    with sqlite3.connect(path) as db:
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchone()[0]
+        rows = db.execute("SELECT id, name, is_admin, created_at, auth_epoch FROM users "
+                          "ORDER BY id").fetchall()
+        indexes = [(row[1], row[2]) for row in db.execute("PRAGMA index_list(users)")]
+    db.close()
+    return sql, rows, indexes
+
+
+def test_an_old_sqlite_users_table_is_rebuilt_with_autoincrement(app_config, tmp_path):
+    path = tmp_path / "old.db"
+    old_database(path)
+    config = dict(app_config, GATEWAY_DATABASE_URL=f"sqlite:///{path}")
+    app = create_app(config)
+    try:
+        sql, rows, indexes = users_table(path)
+        assert "AUTOINCREMENT" in sql.upper()
+        assert [row[:4] for row in rows] == [  # every row kept, as it was
+            (1, "old", 0, "2024-01-01 00:00:00.000000"),
+            (2, "boss", 1, "2024-02-01 00:00:00.000000"),
+            (3, "gone", 0, "2024-03-01 00:00:00.000000")]
+        epochs = [row[4] for row in rows]  # off the counter scheme: everyone logs in again
+        assert all(EPOCH_MIN <= e < EPOCH_LIMIT for e in epochs) and len(set(epochs)) == 3
+        assert indexes == [("ix_users_name", 1)]  # the unique index on the name is back
+        with pytest.raises(sqlite3.IntegrityError):
+            with sqlite3.connect(path) as db:
+                db.execute("INSERT INTO users (name, password_hash, is_admin, disabled, "
+                           "created_at) VALUES ('old', 'x', 0, 0, '2024-01-01')")
+        # The newest account's cookie does not open the next one.
+        gone = login_client(app, "gone")
+        assert gone.get("/").status_code == 200 and login_client(app, "boss")
+        cli(app, "delete", "gone")
+        cli(app, "create", "next", "--password-stdin", input=PASSWORD + "\n")
+        assert user(app, "next").id == 4
+        assert gone.get("/").status_code == 302
+    finally:
+        app.extensions["gateway"].shutdown()
+    # Starting again changes nothing (no second logout).
+    app = create_app(config)
+    app.extensions["gateway"].shutdown()
+    assert users_table(path)[1][:2] == rows[:2]
+
+
+def test_workers_starting_together_migrate_once(app_config, tmp_path):
+    path = tmp_path / "old.db"
+    old_database(path)
+    app = create_app(dict(app_config, GATEWAY_DATABASE_URL=f"sqlite:///{path}",
+                          GATEWAY_CREATE_TABLES="false"))
+    errors, start = [], threading.Barrier(4)
+
+    def worker():
+        try:
+            with app.app_context():
+                start.wait()
+                auth.models.upgrade_schema()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        app.extensions["gateway"].shutdown()
+    assert errors == []
+    sql, rows, indexes = users_table(path)
+    assert "AUTOINCREMENT" in sql.upper() and indexes == [("ix_users_name", 1)]
+    assert [row[1] for row in rows] == ["old", "boss", "gone"]
+    assert all(row[4] >= EPOCH_MIN for row in rows)
 
 
 # -- a real server and the real CLI ----------------------------------------------

@@ -52,6 +52,34 @@ def test_logout_requires_post_with_csrf(csrf_app):
     assert client.get("/").status_code == 302  # logged out: sent to the login page
 
 
+def copy_of(app, client):
+    """Another browser carrying a copy of ``client``'s login cookie."""
+    copy = app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    return copy
+
+
+def test_a_copy_of_the_cookie_is_worthless_after_logout(app, connect, refused):
+    from .conftest import login_client
+
+    client = login_client(app, "alice")
+    copy = copy_of(app, client)
+    other_device = login_client(app, "alice")  # alice logged in elsewhere too
+    assert copy.get("/").status_code == 200
+    bob_sio, _ = connect("echo", user="bob")
+    assert client.post("/logout").status_code == 302
+    # The copy taken before logout opens neither pages nor sockets (before: both).
+    page = copy.get("/app/echo")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert copy.get("/api/v1/stream").status_code == 401
+    assert refused({"app": "echo"}, flask_client=copy)["data"]["code"] == "unauthorized"
+    # Logout is everywhere: alice's other logins end too, as her live sessions do.
+    assert other_device.get("/").status_code == 302
+    # Nobody else is logged out; alice logs in again as usual.
+    assert bob_sio.is_connected()
+    assert login_client(app, "alice").get("/").status_code == 200
+
+
 def test_wrong_password_and_unknown_user_look_the_same(app):
     client = app.test_client()
     wrong = client.post("/login", data={"name": "alice", "password": "nope-nope"})

@@ -13,6 +13,7 @@ from gateway.bus import RedisBus
 from gateway.bus import Target
 from gateway.bus import send_message
 from gateway.errors import BusUnavailable
+from gateway.errors import GatewayError
 from gateway.presence import Presence
 
 from .cluster import RedisServer
@@ -83,7 +84,41 @@ def workers(redis_server: RedisServer) -> Iterator[list[Worker]]:  # noqa: F811
 
 
 def send(bus: RedisBus | Emitter, text: str) -> str:
-    return bus.publish(send_message(Target("user", "alice"), "toast", {"text": text}))
+    return bus.publish(send_message(Target("user_name", "alice"), "toast", {"text": text}))
+
+
+def test_targets_keep_user_ids_and_user_names_apart():
+    # No Redis needed: addressing, and the bus's wire form of each address.
+    assert Target.of(user=5) == Target.of(user="5") == Target("user", "5")
+    assert Target.of(user_name="5") == Target("user_name", "5") != Target.of(user=5)
+    assert Target.of(user=5).to_dict() == {"user": {"id": 5}}
+    assert Target.of(user_name="alice").to_dict() == {"user": {"name": "alice"}}
+    with pytest.raises(GatewayError, match="user_name="):
+        Target.of(user="alice")  # a name where an id belongs: refused, not guessed
+    with pytest.raises(GatewayError):
+        Target("user", "alice")
+    with pytest.raises(GatewayError, match="exactly one"):
+        Target.of(user=5, user_name="alice")
+    for target in (Target.of(user=5), Target.of(user_name="2"), Target.of(topic="lobby"),
+                   Target.of(session="abc"), Target.of(everyone=True)):
+        assert Target.from_dict(target.to_dict()) == target  # every worker reads it back
+    with pytest.raises(GatewayError, match='{"name": NAME}'):
+        Target.from_dict({"user": "alice"})
+
+
+def test_emitter_addresses_ids_and_names(monkeypatch):
+    emitter = Emitter("redis://127.0.0.1:1/0")  # never reached: publish is captured
+    published: list[dict[str, Any]] = []
+    monkeypatch.setattr(emitter, "publish", lambda m: published.append(m) or "1-0")
+    emitter.send("toast", {"text": "a"}, user=7)
+    emitter.send("toast", {"text": "b"}, user_name="alice")
+    emitter.close_user(7)
+    emitter.close_user(user_name="alice")
+    assert [m["to"] for m in published] == [{"user": {"id": 7}}, {"user": {"name": "alice"}},
+                                            {"user": {"id": 7}}, {"user": {"name": "alice"}}]
+    with pytest.raises(GatewayError):
+        emitter.send("toast", {}, user="alice")
+    emitter.close()
 
 
 def test_messages_reach_every_other_worker_in_order_and_not_their_sender(workers, redis_server):
@@ -91,7 +126,7 @@ def test_messages_reach_every_other_worker_in_order_and_not_their_sender(workers
     for n in range(200):
         send(a.bus, f"m{n}")
     with Emitter(redis_server.url, channel="test") as emitter:
-        entry = emitter.send("toast", {"text": "from outside"}, user="alice")
+        entry = emitter.send("toast", {"text": "from outside"}, user_name="alice")
         assert entry  # the accepted message's stream id
     expected = [f"m{n}" for n in range(200)]
     for worker in (b, c):

@@ -90,11 +90,11 @@ def test_sends_from_every_worker_emitter_api_and_cli_arrive_once_in_order(
         for n in range(30):  # round robin over every worker, the home one included
             url = cluster.workers[n % 3]
             text = f"api-{n}@{url.rsplit(':', 1)[1]}"
-            assert push(url, token, {"user": "alice"}, text).json() == {"accepted": True}
+            assert push(url, token, {"user": {"name": "alice"}}, text).json() == {"accepted": True}
             expected.append(text)
         with Emitter(cluster.redis.url) as emitter:
             for n in range(10):
-                assert emitter.send("toast", {"text": f"emitter-{n}"}, user="alice")
+                assert emitter.send("toast", {"text": f"emitter-{n}"}, user_name="alice")
                 expected.append(f"emitter-{n}")
         sent = flask(cluster, "send", "--user", "alice", "toast", '{"text": "cli"}')
         assert sent.stdout.startswith("accepted ")
@@ -106,7 +106,7 @@ def test_sends_from_every_worker_emitter_api_and_cli_arrive_once_in_order(
         assert seqs == list(range(1, len(seqs) + 1))
         # Nobody else got them.
         bob = connect(others[0], "bob", cluster.password)
-        push(others[1], token, {"user": "alice"}, "only alice")
+        push(others[1], token, {"user": {"name": "alice"}}, "only alice")
         wait_for(lambda: "only alice" in toasts(client), message="alice's last toast")
         assert toasts(bob) == []
         bob.close()
@@ -182,7 +182,7 @@ def test_presence_agrees_on_every_worker(cluster, token):
                  message="dave told that erin joined")
         # erin's sessions are closed from outside (as a logout on any worker would).
         with Emitter(cluster.redis.url) as emitter:
-            emitter.close_user("erin")
+            emitter.close_user(user_name="erin")
         wait_for(lambda: presence_everywhere(cluster, token, "lobby") == [["dave"]] * 3,
                  message="erin gone from the lobby everywhere")
         wait_for(lambda: [c for c in dave.commands() if c["name"] == "presence"
@@ -205,7 +205,7 @@ def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
 
         def push_one(n: int) -> None:
             nonlocal refused
-            response = push(remote[n % 2], token, {"user": "alice"}, f"p{n}")
+            response = push(remote[n % 2], token, {"user": {"name": "alice"}}, f"p{n}")
             if response.status_code == 202:
                 accepted.append(f"p{n}")
             else:
@@ -233,7 +233,7 @@ def test_redis_outage_is_loud_and_every_worker_recovers(cluster, token):
         cli = flask(cluster, "send", "--user", "alice", "toast", "{}", check=False)
         assert cli.returncode != 0 and "not sent" in cli.stderr
         with pytest.raises(BusUnavailable):
-            Emitter(cluster.redis.url).send("toast", {"text": "lost?"}, user="alice")
+            Emitter(cluster.redis.url).send("toast", {"text": "lost?"}, user_name="alice")
         cluster.redis.start()
         for url in cluster.workers:
             wait_for(lambda u=url: requests.get(u + "/readyz", timeout=5).status_code == 200,

@@ -244,7 +244,7 @@ def test_cluster_sse_stream_through_nginx(cluster: Cluster):
         lines = response.iter_lines(chunk_size=1, decode_unicode=True)
         assert next(lines).startswith("retry:")  # the stream is open (and not buffered)
         with Emitter(cluster.redis.url) as emitter:
-            emitter.send("toast", {"level": "info", "text": "through nginx"}, user="bob")
+            emitter.send("toast", {"level": "info", "text": "through nginx"}, user_name="bob")
         deadline = time.monotonic() + 10
         received = []
         for line in lines:

@@ -33,10 +33,32 @@ def test_lookup_by_sid_id_user_and_name():
     b1 = open_session(registry, BOB, "s3")
     assert registry.by_sid("s1") is a1 and registry.get(b1.id) is b1
     assert set(registry.for_user("1")) == {a1, a2}
-    assert set(registry.for_user("alice")) == {a1, a2}
-    assert registry.for_user("bob") == [b1]
+    assert set(registry.for_user_name("alice")) == {a1, a2}
+    assert registry.for_user_name("bob") == [b1] and registry.for_user("2") == [b1]
     assert registry.count_for_user("1") == 2
     assert len(registry) == 3
+
+
+def test_ids_and_names_are_never_matched_against_each_other():
+    # A user whose name is another user's id (or the other way round) is never taken
+    # for that user: before, for_user("2") found bob, and for_user("1") found user 2.
+    registry = SessionRegistry()
+    bob = open_session(registry, BOB, "s1")  # id 2
+    named_2 = open_session(registry, SessionUser("7", "2"), "s2")  # named "2"
+    named_1 = open_session(registry, SessionUser("1", "alice"), "s3")
+    assert registry.for_user("2") == [bob]
+    assert registry.for_user_name("2") == [named_2]
+    assert registry.for_user("7") == [named_2] and registry.for_user_name("7") == []
+    assert registry.for_user("bob") == [] and registry.for_user_name("bob") == [bob]
+    assert registry.for_user_name("1") == [] and registry.for_user("1") == [named_1]
+
+
+def test_a_deleted_accounts_last_session_keeps_the_new_owner_of_its_name():
+    registry = SessionRegistry()
+    old = open_session(registry, SessionUser("1", "alice"), "s1")  # alice, deleted later
+    new = open_session(registry, SessionUser("9", "alice"), "s2")  # the new alice
+    old.close("logged_out")
+    assert registry.for_user_name("alice") == [new]
 
 
 def test_topics_follow_join_leave_and_close():
@@ -59,7 +81,8 @@ def test_close_frees_every_index_and_leaves_a_tombstone():
     a.close("expired")
     assert len(registry) == 0
     assert registry.by_sid("s1") is None and registry.get(a.id) is None
-    assert registry.for_user("alice") == [] and registry.count_for_user("1") == 0
+    assert registry.for_user_name("alice") == [] and registry.count_for_user("1") == 0
+    assert registry.for_user("1") == []
     assert registry.tombstone(a.id) == ("1", "expired")
 
 

@@ -103,7 +103,7 @@ def test_two_users_never_see_each_others_commands(connect, app):
     alice.emit("event", {"id": 1, "name": "echo", "data": {"text": "alice-secret"}}, callback=True)
     bob.emit("event", {"id": 1, "name": "echo", "data": {"text": "bob-secret"}}, callback=True)
     with app.app_context():
-        gateway.send("output", {"kind": "text", "content": "for-alice"}, user="alice")
+        gateway.send("output", {"kind": "text", "content": "for-alice"}, user_name="alice")
     alice_texts = [c["args"]["content"] for c in alice_msgs.wait_commands(3)]
     bob_texts = [c["args"]["content"] for c in bob_msgs.wait_commands(2)]
     assert "alice-secret" in alice_texts and "for-alice" in alice_texts

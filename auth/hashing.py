@@ -1,0 +1,83 @@
+"""Argon2 off the event loop: :func:`offload` runs a password hash or check in a real OS
+thread when the process is monkey-patched (eventlet or gevent), directly otherwise, and
+never more than :data:`MAX_CONCURRENT` of them at once per process.
+
+An Argon2 computation takes tens of milliseconds of CPU on purpose. On an eventlet or
+gevent worker it would hold the event loop that long, and every other connection of the
+worker with it (ten logins a second took a bystander's echo to 600 ms). argon2-cffi
+releases the GIL while it computes, so in a real thread the loop carries on. The bound
+keeps a login loop from taking every core: the others wait their turn, and under
+eventlet and gevent they wait cooperatively (a green semaphore), not holding the loop.
+
+This is the one runtime-specific place of ``auth``: the runtime is detected, and
+eventlet or gevent imported, only when that library is already loaded and has patched
+``threading``, so a threading deployment never imports either.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: Argon2 computations at once per process; the rest wait their turn.
+MAX_CONCURRENT = 2
+
+_gates: dict[str, Any] = {}  # runtime -> its semaphore, made on first use
+_gates_lock = threading.Lock()
+
+
+def runtime() -> str:
+    """``"eventlet"`` or ``"gevent"`` when that library monkey-patched threading, else
+    ``"threads"``."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+
+        if patcher.is_monkey_patched("thread"):
+            return "eventlet"
+    if "gevent" in sys.modules:
+        from gevent import monkey
+
+        if monkey.is_module_patched("threading"):
+            return "gevent"
+    return "threads"
+
+
+def _gate(kind: str) -> Any:
+    """The semaphore bounding Argon2 for ``kind``: green under eventlet and gevent, so a
+    waiting login yields to the loop instead of blocking it. Made on first use, not at
+    import (an app imported before the worker patches, e.g. gunicorn ``--preload``, still
+    gets the right one)."""
+    gate = _gates.get(kind)
+    if gate is None:
+        with _gates_lock:
+            gate = _gates.get(kind)
+            if gate is None:
+                if kind == "eventlet":
+                    from eventlet.semaphore import BoundedSemaphore as Semaphore
+                elif kind == "gevent":
+                    from gevent.lock import BoundedSemaphore as Semaphore
+                else:
+                    Semaphore = threading.BoundedSemaphore  # type: ignore[assignment,misc]
+                gate = _gates[kind] = Semaphore(MAX_CONCURRENT)
+    return gate
+
+
+def offload(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a real OS thread under eventlet or gevent, else in this thread;
+    at most :data:`MAX_CONCURRENT` at once. Its result or exception comes back as is."""
+    kind = runtime()
+    with _gate(kind):
+        if kind == "eventlet":
+            from eventlet import tpool
+
+            return tpool.execute(fn, *args)  # type: ignore[no-any-return]
+        if kind == "gevent":
+            import gevent
+
+            return gevent.get_hub().threadpool.apply(fn, args)  # type: ignore[no-any-return]
+        return fn(*args)

@@ -1,0 +1,144 @@
+"""Argon2 off the event loop (auth.hashing): a real OS thread under eventlet or gevent,
+at most MAX_CONCURRENT computations at once, and nothing of eventlet in a threading
+deployment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import types
+from typing import Any
+
+import pytest
+
+from auth import hashing
+
+from .support import PYTHON
+from .support import ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_gates(monkeypatch):
+    monkeypatch.setattr(hashing, "_gates", {})
+
+
+def test_unpatched_it_runs_in_the_calling_thread():
+    assert hashing.runtime() == "threads"
+    assert hashing.offload(threading.get_ident) == threading.get_ident()
+    with pytest.raises(ZeroDivisionError):  # exceptions come back as they are
+        hashing.offload(lambda: 1 / 0)
+
+
+def test_under_eventlet_it_runs_in_another_os_thread(monkeypatch):
+    eventlet = pytest.importorskip("eventlet")
+    from eventlet import patcher
+    from eventlet import tpool
+
+    monkeypatch.setattr(patcher, "is_monkey_patched", lambda module: module == "thread")
+    assert "eventlet" in sys.modules and hashing.runtime() == "eventlet"
+    try:
+        assert hashing.offload(threading.get_ident) != threading.get_ident()
+        assert hashing.offload(lambda a, b: a + b, 2, 3) == 5
+        with pytest.raises(ZeroDivisionError):
+            hashing.offload(lambda: 1 / 0)
+        assert isinstance(hashing._gates["eventlet"], eventlet.semaphore.BoundedSemaphore)
+    finally:
+        tpool.killall()  # its worker threads
+
+
+def test_under_gevent_it_runs_in_the_hubs_threadpool(monkeypatch):
+    # gevent is not installed here: a stand-in with the three names auth.hashing uses.
+    ran_in: list[int] = []
+
+    class ThreadPool:
+        def apply(self, fn: Any, args: tuple = ()) -> Any:
+            result: list[Any] = []
+            thread = threading.Thread(target=lambda: result.append(fn(*args)))
+            thread.start()
+            thread.join()
+            ran_in.append(thread.ident)
+            return result[0]
+
+    gevent = types.ModuleType("gevent")
+    gevent.get_hub = lambda: types.SimpleNamespace(threadpool=ThreadPool())
+    gevent.monkey = types.SimpleNamespace(is_module_patched=lambda name: name == "threading")
+    gevent.lock = types.SimpleNamespace(BoundedSemaphore=threading.BoundedSemaphore)
+    monkeypatch.setitem(sys.modules, "gevent", gevent)
+    monkeypatch.setitem(sys.modules, "gevent.monkey", gevent.monkey)
+    monkeypatch.setitem(sys.modules, "gevent.lock", gevent.lock)
+    if "eventlet" in sys.modules:  # not patched: gevent's turn
+        from eventlet import patcher
+        monkeypatch.setattr(patcher, "is_monkey_patched", lambda module: False)
+    assert hashing.runtime() == "gevent"
+    ident = hashing.offload(threading.get_ident)
+    assert ident != threading.get_ident() and ran_in == [ident]
+
+
+def test_at_most_two_computations_at_once_the_others_wait_their_turn():
+    assert hashing.MAX_CONCURRENT == 2
+    lock = threading.Lock()
+    running, most, done = 0, 0, []
+
+    def slow(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return n
+
+    threads = [threading.Thread(target=lambda n=n: done.append(hashing.offload(slow, n)))
+               for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(done) == list(range(8))  # every one ran, in its turn
+    assert most == 2
+
+
+def test_a_login_hash_does_not_hold_the_eventlet_loop():
+    """In an eventlet-patched process, four Argon2 hashes run while a green ticker keeps
+    ticking: the loop is never held for a hash's duration (about 0.3 s here)."""
+    script = """
+import eventlet
+eventlet.monkey_patch()
+import sys, time
+from auth import hashing
+from auth.models import _hasher
+assert hashing.runtime() == "eventlet"
+gaps, stop = [], []
+def tick():
+    last = time.perf_counter()
+    while not stop:
+        eventlet.sleep(0.005)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+ticker = eventlet.spawn(tick)
+started = time.perf_counter()
+hashes = [eventlet.spawn(hashing.offload, _hasher.hash, "a password") for _ in range(4)]
+assert all(h.wait().startswith("$argon2") for h in hashes)
+one = (time.perf_counter() - started) / 2  # two at a time
+stop.append(1)
+ticker.wait()
+print(f"{max(gaps):.3f} {one:.3f}")
+assert max(gaps) < min(0.1, one / 2), (max(gaps), one)
+"""
+    result = subprocess.run([PYTHON, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_threading_deployment_never_imports_eventlet():
+    script = ("import sys\nfrom auth.models import User\n"
+              "u = User(); u.set_password('a long password')\n"
+              "assert u.check_password('a long password')\n"
+              "assert 'eventlet' not in sys.modules and 'gevent' not in sys.modules\n")
+    result = subprocess.run([PYTHON, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
