@@ -17,7 +17,8 @@ worker monkey-patches eventlet, would import its modules unpatched.
 
 import os
 
-worker_connections = int(os.environ.get("GATEWAY_MAX_SESSIONS") or 10_000) + 1024
+worker_connections = (int(os.environ.get("GATEWAY_MAX_SESSIONS") or 10_000)
+                      + 2 * int(os.environ.get("GATEWAY_MAX_ANONYMOUS") or 1024) + 1024)
 backlog = int(os.environ.get("GATEWAY_BACKLOG") or 2048)
 
 

@@ -91,62 +91,6 @@ if __name__ != "__main__" and callable(signal.getsignal(signal.SIGTERM)):
     install_drain()  # under gunicorn, whose worker has installed its SIGTERM handler
 
 
-class _NoDelayListener:
-    """A listening socket whose accepted connections have ``TCP_NODELAY`` set.
-
-    eventlet leaves Nagle's algorithm on: a reply written as two frames (a ``commands``
-    message, then the event's ack) waits for the client's delayed ACK, ~40 ms a round
-    trip. (Linux copies the option from the listener anyway; this also covers the rest.)
-    """
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-
-    def accept(self) -> Any:
-        import socket
-
-        conn, addr = self._sock.accept()
-        try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # not TCP (a Unix socket): nothing to turn off
-            pass
-        return conn, addr
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-def serving_options(settings: dict[str, Any]) -> dict[str, int]:
-    """Listen backlog and green-thread pool of the embedded server (gunicorn.conf.py: the same).
-
-    - pool: every WebSocket holds one of eventlet's green threads for its lifetime, and
-      eventlet's default pool (1,024) makes the next client hang, unanswered. Sized past
-      ``GATEWAY_MAX_SESSIONS``, so a full server refuses with ``too_many_sessions``
-      instead, with room for HTTP requests and long-polling.
-    - backlog: ``socketio.run`` listens with 50, which turns a connection ramp into a
-      ~1 s handshake tail (SYNs dropped and retried). The kernel caps it at
-      ``net.core.somaxconn``.
-    """
-    return {"backlog": settings["BACKLOG"], "pool": int(settings["MAX_SESSIONS"]) + 1024}
-
-
-def serve_eventlet(host: str, port: int) -> None:
-    """The embedded eventlet server (what ``socketio.run`` does, with serving defaults
-    fit for many long-lived WebSockets: see :func:`serving_options`)."""
-    import socket
-
-    import eventlet
-    import eventlet.wsgi
-
-    options = serving_options(app.config["GATEWAY"])
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    listener = eventlet.listen(address, family, backlog=options["backlog"])
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback.
-    eventlet.wsgi.server(_NoDelayListener(listener), app, log_output=False, debug=False,
-                         max_size=options["pool"])
-
-
 def main() -> None:
     import auth
 
@@ -165,7 +109,9 @@ def main() -> None:
     logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
     if settings["ASYNC_MODE"] == "eventlet":
-        serve_eventlet(host, port)
+        from gateway.eventlet_support import serve
+
+        serve(app, host, port)
     else:
         socketio.run(app, host=host, port=port, log_output=False, allow_unsafe_werkzeug=True)
 

@@ -5,6 +5,7 @@ Not thread-safe on their own: :class:`gateway.session.Session` guards them.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections import deque
@@ -17,28 +18,52 @@ from .errors import ReplayOverflow
 Command = dict[str, Any]  # {"seq": N, "name": STR, "args": OBJ}
 
 
-class CommandStream:
-    """Numbers a session's commands 1, 2, 3, ... and keeps the unacknowledged ones."""
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
-    def __init__(self, replay_limit: int) -> None:
+
+def command_size(name: str, args: dict[str, Any]) -> int:
+    """Bytes a command takes on the wire (near enough), checking that it is JSON.
+
+    Raises ``ValueError`` for NaN or Infinity (not JSON: a browser's JSON.parse, and so
+    socket.io-client, fails on them) and ``TypeError`` for what JSON cannot hold.
+    """
+    return len(_encode(args)) + len(name) + 32  # "seq", "name", "args", the number
+
+
+class CommandStream:
+    """Numbers a session's commands 1, 2, 3, ... and keeps the unacknowledged ones,
+    at most ``replay_limit`` of them and ``replay_bytes`` of their JSON."""
+
+    def __init__(self, replay_limit: int, replay_bytes: int = 2 ** 62) -> None:
         self.replay_limit = replay_limit
+        self.replay_bytes = replay_bytes
         self.last_seq = 0  # seq of the newest command
         self.acked = 0  # every command with seq <= acked was applied by the client
+        self.size = 0  # bytes of the unacknowledged commands (command_size)
         self._unacked: deque[Command] = deque()  # seq ascending, acked < seq <= last_seq
+        self._sizes: deque[int] = deque()  # command_size of each, in the same order
 
     def __len__(self) -> int:
         return len(self._unacked)
 
-    def push(self, name: str, args: dict[str, Any]) -> Command:
-        """Give the next seq to a command and keep it until it is acknowledged."""
+    def push(self, name: str, args: dict[str, Any], size: int = 0) -> Command:
+        """Give the next seq to a command of ``size`` bytes and keep it until it is
+        acknowledged."""
         if len(self._unacked) >= self.replay_limit:
             raise ReplayOverflow(
                 f"{len(self._unacked)} commands are unacknowledged "
                 f"(GATEWAY_REPLAY_LIMIT is {self.replay_limit})."
             )
+        if self._unacked and self.size + size > self.replay_bytes:
+            raise ReplayOverflow(
+                f"{self.size} bytes of commands are unacknowledged "
+                f"(GATEWAY_REPLAY_BYTES is {self.replay_bytes})."
+            )
         self.last_seq += 1
         command = {"seq": self.last_seq, "name": name, "args": args}
         self._unacked.append(command)
+        self._sizes.append(size)
+        self.size += size
         return command
 
     def ack(self, seq: int) -> int:
@@ -50,6 +75,7 @@ class CommandStream:
         dropped = 0
         while self._unacked and self._unacked[0]["seq"] <= seq:
             self._unacked.popleft()
+            self.size -= self._sizes.popleft()
             dropped += 1
         self.acked = max(self.acked, seq)
         return dropped

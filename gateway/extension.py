@@ -9,10 +9,12 @@ from flask import Flask
 from flask import current_app
 from flask_socketio import SocketIO
 
+from .admission import Admission
 from .apps import AppCatalog
 from .apps import EventHandler
 from .apps import MainFunction
 from .bus import Target
+from .guard import ConnectionGuard
 from .hub import Hub
 from .presence import Presence
 from .presence import PresenceChange
@@ -27,14 +29,22 @@ class _SocketIOTransport:
     ``socketio.emit`` would publish every command to Redis and back.)
     """
 
-    def __init__(self, socketio: SocketIO) -> None:
+    def __init__(self, socketio: SocketIO, guard: ConnectionGuard) -> None:
         self._server = socketio.server
+        self._guard = guard
 
     def emit(self, sid: str, event: str, data: Any) -> None:
         self._server.emit(event, data, to=sid, namespace="/", ignore_queue=True)
 
-    def disconnect(self, sid: str) -> None:
+    def disconnect(self, sid: str, hang_up: bool = False) -> None:
+        """End the Socket.IO connection ``sid``; with ``hang_up``, its transport too
+        (python-socketio leaves the Engine.IO connection open for the client to close)."""
+        eio_sid = self._guard.eio_sid(sid)
         self._server.disconnect(sid, namespace="/", ignore_queue=True)
+        if eio_sid is not None and hang_up:
+            self._guard.hang_up(eio_sid)
+        else:
+            self._guard.released(eio_sid)
 
 
 class _SocketIORuntime:
@@ -67,10 +77,22 @@ class Gateway:
                     fn()
             return run
 
-        hub = Hub(app.config["GATEWAY"], self.catalog,
-                  transport=_SocketIOTransport(socketio),
+        settings = app.config["GATEWAY"]
+        admission = Admission(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"],
+                              settings["HANDSHAKE_SECONDS"])
+        guard = ConnectionGuard(socketio.server, admission, socketio.sleep,
+                                malformed=lambda sid: hub.malformed(sid))
+        guard.install()
+        if settings["ASYNC_MODE"] == "eventlet":
+            from .eventlet_support import install_websocket
+            guard.websockets = install_websocket(socketio.server.eio, settings["INBOUND_RATE"],
+                                                 settings["INBOUND_BURST"])
+        hub = Hub(settings, self.catalog,
+                  transport=_SocketIOTransport(socketio, guard),
                   runtime=_SocketIORuntime(socketio),
                   task_context=task_context)
+        hub.every("connections without a session", 1.0, guard.sweep)
+        app.extensions["gateway.guard"] = guard
         for listener in self._presence_listeners:
             hub.presence.subscribe(listener)
         app.extensions["gateway"] = hub
@@ -136,12 +158,12 @@ class Gateway:
         """Send a command to a session, a user's sessions, a topic or everyone, on
         every worker, each through that session's sequenced stream.
 
+        ``user`` is a user id (an int, or a string of digits), ``user_name`` a user
+        name: ids and names are never matched against each other.
+
         Returns how many sessions of this worker it reached. Raises
         :class:`~gateway.errors.BusUnavailable` when the cluster's message queue is
         down: nothing was sent then.
-
-        ``user`` is a user id (an int, or a string of digits), ``user_name`` a user
-        name: ids and names are never matched against each other.
         """
         target = Target.of(session=session, user=user, user_name=user_name, topic=topic,
                            everyone=everyone)

@@ -14,6 +14,7 @@ from .bus import RedisBus
 from .bus import Target
 from .bus import close_message
 from .bus import send_message
+from .delivery import command_size
 from .errors import BAD_REQUEST
 from .errors import BusUnavailable
 from .errors import SERVER_SHUTDOWN
@@ -230,20 +231,29 @@ class Hub:
         try:
             ack = session.handle(parse_event(message, self.settings["MAX_EVENT_BYTES"]))
         except ProtocolError as exc:
-            ack = failed(exc.code, exc.message)
+            ack = session.refuse(exc.code, exc.message)
         self.metrics.event_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("ok" if ack["ok"] else ack["error"]["code"]).inc()
         return ack
 
     def ack(self, sid: str, message: Any) -> None:
-        """Handle a cumulative ``ack``; a malformed one is logged and ignored."""
+        """Handle a cumulative ``ack``; a malformed one counts against the event rate."""
         session = self.registry.by_sid(sid)
         if session is None:
             return
         try:
             session.acknowledge(parse_ack(message))
         except ProtocolError as exc:
-            logger.warning("session %s sent a bad ack: %s", session.id, exc.message)
+            logger.info("session %s sent a bad ack: %s", session.id, exc.message)
+            session.refuse(exc.code, exc.message)
+
+    def malformed(self, sid: str, message: str = "Malformed message.") -> dict[str, Any]:
+        """Connection ``sid`` sent something protocol v1 has no place for; its session
+        (if any) counts it against the event rate, and so the abuse limit."""
+        session = self.registry.by_sid(sid)
+        if session is None:
+            return failed(SESSION_CLOSED, "This connection has no open session.")
+        return session.refuse(BAD_REQUEST, message)
 
     def _on_topic(self, session: Session, topic: str | None, joined: bool) -> None:
         if topic is None:  # watch_presence: the cluster's comings and goings
@@ -284,9 +294,16 @@ class Hub:
 
         Returns how many sessions of this worker it reached. Raises BusUnavailable
         (and sends nothing) when other workers may hold such sessions and the bus is
-        down.
+        down. Raises ``ValueError`` when ``args`` is not JSON (NaN, Infinity): nothing
+        is sent then either.
         """
-        return self._dispatch(send_message(target, name, args))
+        message = send_message(target, name, args)
+        try:
+            command_size(name, message["args"])
+        except ValueError:
+            raise ValueError(f"Command {name!r}: its args must be JSON, without NaN or "
+                             "Infinity (a browser cannot parse them).") from None
+        return self._dispatch(message)
 
     def close_user(self, user_id: str | int, reason: str, message: str) -> int:
         """Close every session of the user with this id with ``reason``, everywhere."""
@@ -374,6 +391,11 @@ class Hub:
                 session.enqueue(name, args)
             except SessionClosed:
                 continue
+            except (ValueError, TypeError, GatewayError) as exc:
+                # Not JSON, or too large: refused whole (a local send was checked before;
+                # this is one from the bus).
+                logger.warning("command %r from the bus not sent: %s", name, exc)
+                return 0
             reached.append(session)
         for session in reached:
             session.flush()

@@ -29,10 +29,12 @@ from .delivery import Command
 from .delivery import CommandStream
 from .delivery import EventLedger
 from .delivery import TokenBucket
+from .delivery import command_size
 from .errors import BAD_REQUEST
 from .errors import INTERNAL_ERROR
 from .errors import RATE_LIMITED
 from .errors import SESSION_CLOSED
+from .errors import TOO_LARGE
 from .errors import UNKNOWN_EVENT
 from .errors import GatewayError
 from .errors import IllegalTransition
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gateway.session")
 
 REPLY_EVENTS = frozenset({"input.reply", "buttons.reply"})
+#: Close reasons after which the client's transport is hung up at once, not left for the
+#: client to close: the client is misbehaving (flooding, not reading), so it may not.
+HANG_UP = frozenset({"kicked", "slow_consumer"})
 
 
 class Transport(Protocol):
@@ -57,7 +62,7 @@ class Transport(Protocol):
 
     def emit(self, sid: str, event: str, data: Any) -> None: ...
 
-    def disconnect(self, sid: str) -> None: ...
+    def disconnect(self, sid: str, hang_up: bool = False) -> None: ...
 
 
 class Runtime(Protocol):
@@ -106,6 +111,7 @@ class Event:
 class SessionLimits:
     resume_seconds: float = 60.0
     replay_limit: int = 5000
+    replay_bytes: int = 2 * 1024 * 1024
     inbox_limit: int = 1000
     event_memory: int = 256
     max_batch: int = 256
@@ -118,6 +124,7 @@ class SessionLimits:
         return cls(
             resume_seconds=settings["RESUME_SECONDS"],
             replay_limit=settings["REPLAY_LIMIT"],
+            replay_bytes=settings["REPLAY_BYTES"],
             inbox_limit=settings["INBOX_LIMIT"],
             event_memory=settings["EVENT_MEMORY"],
             max_batch=settings["MAX_BATCH"],
@@ -186,7 +193,7 @@ class Session:
         self._on_topic = on_topic
         self._close_callbacks: list[Callable[[Session], Any]] = []
         self._cond = threading.Condition()  # guards everything below
-        self._stream = CommandStream(limits.replay_limit)
+        self._stream = CommandStream(limits.replay_limit, limits.replay_bytes)
         self._ledger = EventLedger(limits.event_memory)
         self._bucket = TokenBucket(limits.event_rate, limits.event_burst)
         self._refused_in_a_row = 0  # events refused by the rate limit since the last accepted
@@ -321,7 +328,7 @@ class Session:
         if self._on_closed is not None:
             self._on_closed(self)
         if sid is not None:
-            self._transport.disconnect(sid)
+            self._transport.disconnect(sid, hang_up=reason in HANG_UP)
         logger.info("session %s closed: %s", self.id, reason)
         for callback in self._close_callbacks:
             try:
@@ -348,13 +355,22 @@ class Session:
     def _push(self, name: str, payload: dict[str, Any], schedule: bool) -> int:
         if not isinstance(name, str) or not name:
             raise TypeError("A command name must be a non-empty string.")
+        try:
+            size = command_size(name, payload)
+        except ValueError:
+            raise ValueError(f"Command {name!r}: its args must be JSON, without NaN or "
+                             "Infinity (a browser cannot parse them).") from None
+        if size > self.limits.replay_bytes:
+            raise GatewayError(f"Command {name!r} is {size} bytes, more than the "
+                               f"{self.limits.replay_bytes} a session may keep "
+                               "(GATEWAY_REPLAY_BYTES).", code=TOO_LARGE)
         flush_now = False
         may_schedule, schedule = schedule, False
         with self._cond:
             if self.closed:
                 raise SessionClosed(self.close_reason or "closed")
             try:
-                command = self._stream.push(name, payload)
+                command = self._stream.push(name, payload, size)
             except ReplayOverflow:
                 overflow = True
             else:
@@ -436,6 +452,17 @@ class Session:
             if ack.get("ok") or ack["error"]["code"] not in (RATE_LIMITED, SESSION_CLOSED):
                 self._ledger.record(event.id, ack)
             return ack
+
+    def refuse(self, code: str, message: str) -> dict[str, Any]:
+        """Answer an event or ack the client got wrong (malformed, unknown): it counts
+        against the event rate like any event, so a flood of them meets the rate limit
+        and then the abuse limit instead of costing the worker a log line each."""
+        with self._handling:
+            if self.closed:
+                return failed(SESSION_CLOSED, "The session is closed.")
+            if not self._bucket.take():
+                return self._rate_limited()
+            return failed(code, message)
 
     def _rate_limited(self) -> dict[str, Any]:
         self._refused_in_a_row += 1

@@ -15,27 +15,33 @@ from engineio.payload import Payload
 
 from auth.models import User
 
-from .errors import BAD_REQUEST
 from .errors import UNAUTHORIZED
 from .errors import error_payload
 from .extensions import socketio
+from .guard import ConnectionGuard
 from .hub import Hub
 from .hub import Refused
-from .protocol import failed
 from .session import SessionUser
 
 logger = logging.getLogger("gateway")
 
-# python-engineio refuses a long-polling POST of more than 16 packets, logs it and
-# answers 200: the client believes a burst of events was delivered, and it is lost.
-# The body is already bounded in bytes (max_http_buffer_size), so let that bound
-# govern; floods are then answered per event with `rate_limited`, never dropped.
+#: Packets one long-polling POST may carry. python-engineio's default (16) refuses
+#: a burst of events, logs it and answers 200: the client believes they were delivered,
+#: and they are lost. Unbounded, one 1 MB POST carries ~58,000 packets, each handled
+#: before the worker looks at anything else. Past this bound :class:`EngineGuard`
+#: answers 400, so nothing is dropped silently; an honest client never comes near it
+#: (events are rate-limited to GATEWAY_EVENT_BURST; acks go one per `commands` message).
+MAX_POST_PACKETS = 1024
 # (A process-wide class attribute: engineio offers no per-server setting.)
-Payload.max_decode_packets = 100_000
+Payload.max_decode_packets = MAX_POST_PACKETS
 
 
 def _hub() -> Hub:
     return current_app.extensions["gateway"]  # type: ignore[no-any-return]
+
+
+def _guard() -> ConnectionGuard:
+    return current_app.extensions["gateway.guard"]  # type: ignore[no-any-return]
 
 
 def _refuse(code: str, message: str) -> ConnectionRefusedError:
@@ -67,11 +73,14 @@ def on_connect(auth: Any = None) -> None:
         _hub().connect(request.sid, user, auth, _info())  # type: ignore[attr-defined]
     except Refused as exc:
         raise _refuse(exc.code, exc.message) from None
+    _guard().established(request.sid)  # type: ignore[attr-defined]
 
 
 @socketio.on("disconnect")
 def on_disconnect(reason: Any = None) -> None:
     _hub().disconnect(request.sid)  # type: ignore[attr-defined]
+    # The transport may stay open: it is a connection without a session again.
+    _guard().released(request.environ.get("gateway.eio_sid"))
 
 
 def install_message_handlers(app: Flask, hub: Hub) -> None:
@@ -85,20 +94,21 @@ def install_message_handlers(app: Flask, hub: Hub) -> None:
     """
     def on_event(sid: str, *args: Any) -> dict[str, Any]:
         if len(args) != 1:
-            return failed(BAD_REQUEST, 'Send one object: {"id", "name", "data"}.')
+            return hub.malformed(sid, 'Send one object: {"id", "name", "data"}.')
         with app.app_context():
             return hub.event(sid, args[0])
 
     def on_ack(sid: str, *args: Any) -> None:
         hub.ack(sid, args[0] if len(args) == 1 else None)
 
+    def on_other(name: Any, sid: str, *args: Any) -> dict[str, Any]:
+        # Counted against the session's event rate like any event (a flood of unknown
+        # messages meets the rate limit, then the abuse limit).
+        return hub.malformed(sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
+
     socketio.server.on("event", on_event, namespace="/")
     socketio.server.on("ack", on_ack, namespace="/")
-
-
-@socketio.on("*")
-def on_other(name: Any, *args: Any) -> dict[str, Any]:
-    return failed(BAD_REQUEST, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
+    socketio.server.on("*", on_other, namespace="/")
 
 
 class EngineGuard:
@@ -133,9 +143,12 @@ class EngineGuard:
             return self.wsgi_app(environ, start_response)
         if not self.compression:
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        if environ.get("REQUEST_METHOD") == "POST" and not self._valid_post(environ):
-            logger.info("malformed Engine.IO payload from %s", environ.get("REMOTE_ADDR"))
-            return self._bad_request(start_response, b"Malformed Engine.IO payload.")
+        if environ.get("REQUEST_METHOD") == "POST":
+            problem = self._post_problem(environ)
+            if problem is not None:
+                logger.info("refused an Engine.IO payload from %s: %s",
+                            environ.get("REMOTE_ADDR"), problem.decode())
+                return self._bad_request(start_response, problem)
         try:
             return self.wsgi_app(environ, start_response)
         except KeyError:
@@ -143,20 +156,25 @@ class EngineGuard:
                         environ.get("REMOTE_ADDR"))
             return self._bad_request(start_response, b"Session is disconnected.")
 
-    def _valid_post(self, environ: dict[str, Any]) -> bool:
+    def _post_problem(self, environ: dict[str, Any]) -> bytes | None:
+        """Why a long-polling POST must be refused, or None."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return False
+            return b"Malformed Engine.IO payload."
         if length > self.max_bytes:
-            return True  # Engine.IO refuses it by size, without reading it
+            return None  # Engine.IO refuses it by size, without reading it
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # Engine.IO reads it again
+        if body.count(b"\x1e") >= MAX_POST_PACKETS:
+            return b"Too many packets in one payload."
         try:
             packets = body.decode("utf-8").split("\x1e")
         except UnicodeDecodeError:
-            return False
-        return all(p[:1] in self.VALID_POST_PACKETS for p in packets)
+            return b"Malformed Engine.IO payload."
+        if not all(p[:1] in self.VALID_POST_PACKETS for p in packets):
+            return b"Malformed Engine.IO payload."
+        return None
 
     @staticmethod
     def _bad_request(start_response: Any, message: bytes) -> list[bytes]:

@@ -14,14 +14,17 @@ class RecordingTransport:
         self.lock = threading.Lock()
         self.sent: list[tuple[str, str, Any]] = []  # (sid, event, data)
         self.disconnected: list[str] = []
+        self.hung_up: list[str] = []  # disconnected with their transport
 
     def emit(self, sid: str, event: str, data: Any) -> None:
         with self.lock:
             self.sent.append((sid, event, data))
 
-    def disconnect(self, sid: str) -> None:
+    def disconnect(self, sid: str, hang_up: bool = False) -> None:
         with self.lock:
             self.disconnected.append(sid)
+            if hang_up:
+                self.hung_up.append(sid)
 
     def messages(self, sid: str, event: str) -> list[Any]:
         with self.lock:

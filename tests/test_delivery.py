@@ -78,3 +78,30 @@ def test_token_bucket_allows_bursts_then_the_rate():
     now[0] += 0.5
     assert bucket.take() is True
     assert bucket.take() is False
+
+
+def test_the_replay_buffer_is_bounded_in_bytes_too():
+    from gateway.delivery import command_size
+
+    stream = CommandStream(replay_limit=100, replay_bytes=1000)
+    big = {"text": "x" * 400}
+    size = command_size("output", big)
+    stream.push("output", big, size)
+    stream.push("output", big, size)
+    with pytest.raises(ReplayOverflow, match="GATEWAY_REPLAY_BYTES"):
+        stream.push("output", big, size)
+    assert stream.size == 2 * size
+    stream.ack(1)
+    assert stream.size == size
+    stream.push("output", big, size)  # room again once acknowledged
+
+
+def test_command_size_refuses_what_is_not_json():
+    from gateway.delivery import command_size
+
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            command_size("x", {"v": [1, {"w": bad}]})
+    with pytest.raises(TypeError):
+        command_size("x", {"v": object()})
+    assert command_size("x", {"v": 1}) > len('{"v":1}')

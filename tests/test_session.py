@@ -222,3 +222,52 @@ def test_slow_consumer_is_closed_at_the_replay_limit():
         session.send("c", i=5)
     assert session.close_reason == "slow_consumer"
     assert session.unacked <= 5
+
+
+def test_a_command_that_is_not_json_is_refused_before_it_takes_a_seq():
+    session, transport, _, _ = make(runtime=ManualRuntime())
+    session.attach("sid1")
+    with pytest.raises(ValueError, match="NaN"):
+        session.send("output", value=float("nan"))
+    assert session.send("output", value=1.5) == 1  # nothing was numbered for it
+
+
+def test_a_command_larger_than_the_byte_bound_is_refused_whole():
+    from gateway.errors import GatewayError
+
+    session, _, _, _ = make(runtime=ManualRuntime(), replay_bytes=1000)
+    session.attach("sid1")
+    with pytest.raises(GatewayError) as caught:
+        session.send("output", content="x" * 2000)
+    assert caught.value.code == "too_large" and not session.closed
+
+
+def test_unacked_bytes_past_the_bound_close_a_slow_consumer_and_hang_up():
+    session, transport, _, closed = make(runtime=ManualRuntime(), replay_bytes=10_000)
+    session.attach("sid1")
+    with pytest.raises(SessionClosed):
+        for _ in range(10):
+            session.send("output", content="x" * 3000)
+    assert session.close_reason == "slow_consumer" and closed == [session]
+    assert transport.hung_up == ["sid1"]  # its transport too: it is not reading
+
+
+def test_a_kick_hangs_up_the_transport_and_a_finished_app_does_not():
+    kicked, transport, _, _ = make()
+    kicked.attach("s1")
+    kicked.close("kicked")
+    assert transport.disconnected == ["s1"] and transport.hung_up == ["s1"]
+    done, transport, _, _ = make()
+    done.attach("s2")
+    done.close("closed")
+    assert transport.disconnected == ["s2"] and transport.hung_up == []
+
+
+def test_malformed_messages_count_against_the_rate_and_then_the_abuse_limit():
+    session, transport, _, _ = make(event_rate=0.001, event_burst=3, abuse_limit=5)
+    session.attach("s")
+    answers = [session.refuse("bad_request", "no")["error"]["code"] for _ in range(9)]
+    assert answers[:3] == ["bad_request"] * 3  # within the burst: answered as they are
+    assert answers[3:8] == ["rate_limited"] * 5  # the fifth in a row ends the session
+    assert session.close_reason == "kicked" and transport.hung_up == ["s"]
+    assert answers[8] == "session_closed"
