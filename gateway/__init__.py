@@ -91,6 +91,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
         app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size,
         compression=settings["WEBSOCKET_COMPRESSION"]).__call__
+    # Outside Flask-SocketIO's middleware (it passes the app a copy of the environ).
+    app.wsgi_app = api.unbuffered_stream(app.wsgi_app)  # type: ignore[method-assign]
     if settings["PROXY_FIX"]:
         # Outermost, so Flask (Secure cookies, remote address) and Engine.IO (the
         # same-origin check) all see the client's scheme, host and address.

@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import BusUnavailable
 from .errors import GatewayError
+from .jsonsafe import dumps_strict
 
 logger = logging.getLogger("gateway")
 
@@ -195,7 +196,7 @@ class RedisStream:
 
     def publish(self, message: dict[str, Any]) -> str:
         """Append ``message`` to the stream; return its entry id or raise BusUnavailable."""
-        data = json.dumps(message, separators=(",", ":"))
+        data = dumps_strict(message)  # NaN or Infinity would reach a browser as invalid JSON
         try:
             entry = self.redis.xadd(self.key, {"m": data}, maxlen=STREAM_MAXLEN,
                                     approximate=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from flask import Blueprint
 from flask import current_app
@@ -12,6 +10,7 @@ from .bus import Emitter
 from .bus import Target
 from .bus import send_message
 from .errors import GatewayError
+from .jsonsafe import loads_strict
 
 bp = Blueprint("gateway_cli", __name__, cli_group=None)
 
@@ -36,7 +35,7 @@ def send(user_name: str | None, user_id: str | None, topic: str | None,
         raise click.BadParameter(f"{user_id!r} is not a user id (a number); address a user "
                                  "by name with --user NAME.", param_hint="--user-id")
     try:
-        args = json.loads(json_args)
+        args = loads_strict(json_args)  # strict: no NaN/Infinity, bounded depth
         target = Target.of(session=session_id, user=user_id, user_name=user_name,
                            topic=topic, everyone=everyone)
         message = send_message(target, command, args)

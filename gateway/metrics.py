@@ -45,6 +45,9 @@ class _HubCollector(Collector):
         yield GaugeMetricFamily("gateway_presence_users",
                                 "Users online across the cluster, as this worker sees it.",
                                 value=len(self.hub.presence.online()))
+        yield GaugeMetricFamily("gateway_sse_readers",
+                                "Open server-sent event readers (GET /api/v1/stream).",
+                                value=self.hub.streams.readers())
         yield GaugeMetricFamily("gateway_cluster_workers",
                                 "Workers this worker knows to be alive (itself included).",
                                 value=max(1, len(self.hub.presence.workers())))

@@ -127,6 +127,11 @@ class UserStreams:
         with self._lock:
             return [s for s in self._streams.values() if not s.closed]
 
+    def readers(self) -> int:
+        """Open SSE readers on this worker, all streams together (``gateway_sse_readers``)."""
+        with self._lock:
+            return sum(s.readers for s in self._streams.values())
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._streams)

@@ -173,3 +173,18 @@ def test_redis_outage_fails_sends_loudly_and_every_worker_recovers(workers, redi
     send(b.bus, "after, from b")
     wait_for(lambda: b.texts() == ["before", "after"], message="b hears a again")
     wait_for(lambda: a.texts() == ["after, from b"], message="a hears b again")
+
+
+def test_emitter_refuses_what_is_not_json(monkeypatch):
+    from gateway.errors import GatewayError
+
+    emitter = Emitter("redis://127.0.0.1:1/0")  # never reached: xadd is captured
+    added: list = []
+    monkeypatch.setattr(emitter._stream.redis, "xadd", lambda *a, **k: added.append(a) or b"1-0")
+    for args in ({"n": float("nan")}, {"n": [float("-inf")]}, {"n": {1, 2}}):
+        with pytest.raises(GatewayError) as refused:
+            emitter.send("toast", args, everyone=True)
+        assert refused.value.code == "bad_request" and isinstance(refused.value, ValueError)
+    assert added == []
+    assert emitter.send("toast", {"n": 1.5}, everyone=True) == "1-0" and len(added) == 1
+    emitter.close()
