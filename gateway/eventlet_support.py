@@ -252,13 +252,16 @@ def serve(app: Any, host: str, port: int) -> None:
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family, backlog=options["backlog"])
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    waits = HeaderWaits(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"])
+    app.extensions["gateway.header_waits"] = waits  # for /metrics
     protocol = type("GatewayHttpProtocol", (DeadlineProtocol,), {
-        "header_seconds": settings["HANDSHAKE_SECONDS"],
-        "waits": HeaderWaits(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"]),
-    })
-    # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback.
+        "header_seconds": settings["HANDSHAKE_SECONDS"], "waits": waits})
+    # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback. Its
+    # own lines (an app's exception) go through the gateway's logging, escaped and
+    # throttled like the rest, not raw to stderr.
     eventlet.wsgi.server(_NoDelayListener(listener), app, log_output=False, debug=False,
-                         max_size=options["pool"], protocol=protocol)
+                         max_size=options["pool"], protocol=protocol,
+                         log=logging.getLogger("gateway.http"))
 
 
 __all__ = ["DeadlineProtocol", "GuardedWebSocket", "HeaderWaits", "apply_mask",

@@ -16,6 +16,7 @@ from .apps import MainFunction
 from .bus import Target
 from .guard import ConnectionGuard
 from .hub import Hub
+from .metrics import GuardCollector
 from .presence import Presence
 from .presence import PresenceChange
 from .registry import SessionRegistry
@@ -92,6 +93,7 @@ class Gateway:
                   runtime=_SocketIORuntime(socketio),
                   task_context=task_context)
         hub.every("connections without a session", 1.0, guard.sweep)
+        hub.metrics.registry.register(GuardCollector(guard, app.extensions))
         app.extensions["gateway.guard"] = guard
         for listener in self._presence_listeners:
             hub.presence.subscribe(listener)

@@ -28,6 +28,7 @@ transport stayed open) are closed once ``GATEWAY_HANDSHAKE_SECONDS`` have passed
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import MutableMapping
 from typing import Any
@@ -58,7 +59,10 @@ class ConnectionGuard:
         self._sleep = sleep
         self._malformed = malformed
         self._handled = 0
-        self.swept = 0  # connections closed for having no session in time, since start
+        #: Connections closed by the guard since start, by why: ``deadline`` (no session
+        #: in time), ``strikes`` (sent too much without one), ``abuse`` (its session was
+        #: closed kicked or slow_consumer).
+        self.closed: Counter[str] = Counter()
         #: The runtime's live WebSockets by Engine.IO sid, when it can hang one up
         #: (``hang_up()``): filled by the runtime's WebSocket class.
         self.websockets: MutableMapping[str, Any] = {}
@@ -91,7 +95,7 @@ class ConnectionGuard:
                 if self.admission.strike(eio_sid):
                     logger.info("closing a connection without a session that sent too "
                                 "much (from %s)", self._address(eio_sid))
-                    self.hang_up(eio_sid)
+                    self.hang_up(eio_sid, "strikes")
                     return None
                 if kind != CONNECT:
                     return None  # python-socketio would drop it too, with a log line
@@ -126,7 +130,7 @@ class ConnectionGuard:
         if sid is not None:
             self._malformed(sid)  # counts against the session's event rate
         elif self.admission.strike(eio_sid):
-            self.hang_up(eio_sid)
+            self.hang_up(eio_sid, "strikes")
 
     # -- sessions come and go --------------------------------------------------
 
@@ -148,8 +152,9 @@ class ConnectionGuard:
         if eio_sid is not None:
             self.admission.released(eio_sid)
 
-    def hang_up(self, eio_sid: str) -> None:
+    def hang_up(self, eio_sid: str, why: str = "abuse") -> None:
         """Close the connection now, without waiting for the client to read anything."""
+        self.closed[why] += 1
         socket = self.eio.sockets.pop(eio_sid, None)
         if socket is not None:
             socket.close(wait=False, abort=True)
@@ -162,7 +167,6 @@ class ConnectionGuard:
         """Close the connections that have had no session for too long."""
         expired = self.admission.expired()
         for eio_sid in expired:
-            self.hang_up(eio_sid)
+            self.hang_up(eio_sid, "deadline")
         if expired:
-            self.swept += len(expired)
             logger.info("closed %d connection(s) that had no session in time", len(expired))

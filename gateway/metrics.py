@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from .guard import ConnectionGuard
     from .hub import Hub
 
 
@@ -83,3 +84,32 @@ class GatewayMetrics:
             "from others and delivered here, by type.", ["direction", "type"],
             registry=self.registry)
         self.registry.register(_HubCollector(hub))
+
+
+class GuardCollector(Collector):
+    """What the connection guard refused and closed (read at scrape time)."""
+
+    def __init__(self, guard: ConnectionGuard, extensions: dict[str, object]) -> None:
+        self.guard = guard
+        self.extensions = extensions  # the embedded server adds its header waits
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        admission = self.guard.admission
+        yield GaugeMetricFamily("gateway_connections_without_session",
+                                "Connections that have no session (yet, or any more).",
+                                value=admission.counts()[0])
+        refused = CounterMetricFamily(
+            "gateway_connections_refused", "Connections refused before they had a session: "
+            "too many without one (handshake), or too many waiting for headers.",
+            labels=["reason"])
+        refused.add_metric(["without_session"], admission.refused)
+        waits = self.extensions.get("gateway.header_waits")
+        refused.add_metric(["header_waits"], getattr(waits, "refused", 0))
+        yield refused
+        closed = CounterMetricFamily(
+            "gateway_connections_hung_up", "Connections the gateway closed, by why: no "
+            "session in time (deadline), too much sent without one (strikes), its session "
+            "ended for abuse (abuse).", labels=["reason"])
+        for reason in ("deadline", "strikes", "abuse"):
+            closed.add_metric([reason], self.guard.closed[reason])
+        yield closed

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import websocket
 
 from .support import ServerProcess
@@ -44,6 +45,13 @@ def patient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
                         GATEWAY_EVENT_RATE="5", GATEWAY_EVENT_BURST="5",
                         GATEWAY_ABUSE_LIMIT="20") as proc:
         yield proc
+
+
+def metric(server: ServerProcess, name: str, reason: str) -> float:
+    """A labelled sample of the server's /metrics."""
+    text = requests.get(server.url + "/metrics", timeout=10).text
+    line = f'{name}{{reason="{reason}"}} '
+    return sum(float(row[len(line):]) for row in text.splitlines() if row.startswith(line))
 
 
 def raw_socket(server: ServerProcess, source: str) -> socket.socket:
@@ -105,6 +113,7 @@ def test_a_websocket_that_never_connects_is_closed_after_the_deadline(impatient)
     started = time.monotonic()
     assert is_closed(ws, within=10)
     assert time.monotonic() - started >= 0.5  # the deadline, not a refusal at once
+    assert metric(impatient, "gateway_connections_hung_up_total", "deadline") >= 1
 
 
 def test_a_polling_connection_that_never_connects_is_closed_after_the_deadline(impatient):
@@ -130,6 +139,7 @@ def test_handshakes_past_the_per_address_bound_are_refused(patient):
     sids = [handshake(patient, "127.0.0.21") for _ in range(4)]
     assert all(status == 200 for status, _ in sids)
     assert handshake(patient, "127.0.0.21")[0] == 401
+    assert metric(patient, "gateway_connections_refused_total", "without_session") >= 1
     assert handshake(patient, "127.0.0.22")[0] == 200  # another address has its own room
     for _, sid in sids:  # closing them makes room again
         assert polling(patient, "127.0.0.21", "POST", f"&sid={sid}", "1")[0] == 200
@@ -148,6 +158,7 @@ def test_connections_past_the_per_address_bound_of_header_waits_are_closed(patie
     other.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert other.recv(100).startswith(b"HTTP/1.1 200")  # another address has its own room
     assert closed_count(slow) == 2  # the other four are still waited on
+    assert metric(patient, "gateway_connections_refused_total", "header_waits") >= 2
     for sock in [*slow, other]:
         sock.close()
 
@@ -188,6 +199,7 @@ def test_an_anonymous_connection_sending_what_it_should_not_is_hung_up(patient):
         except (websocket.WebSocketException, OSError):
             break
     assert is_closed(ws, within=5)  # long before the 60 s deadline
+    assert metric(patient, "gateway_connections_hung_up_total", "strikes") >= 1
 
 
 @pytest.mark.parametrize("packet", [
