@@ -133,6 +133,11 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = clock()
 
+    def full(self) -> bool:
+        """Whether the bucket is (nearly) full: its user has kept within the rate for a
+        whole burst's time."""
+        return self._tokens >= self.burst - 1.0
+
     def take(self) -> bool:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)

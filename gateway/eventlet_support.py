@@ -108,7 +108,14 @@ class GuardedWebSocketWSGI(WebSocketWSGI):
 
     rate = 1000.0
     burst = 2000
+    max_frame = 128 * 1024
     registry: weakref.WeakValueDictionary[str, GuardedWebSocket]
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        super().__init__(handler, server)
+        # Engine.IO bounds a frame by its long-polling body bound (1 MB, a POST carries
+        # many packets); a frame is one packet: refused (1009) at its header past this.
+        self.max_frame_length = min(self.max_frame_length, self.max_frame)
 
     def _handle_hybi_request(self, environ: dict[str, Any]) -> Any:
         ws = super()._handle_hybi_request(environ)
@@ -122,12 +129,14 @@ class GuardedWebSocketWSGI(WebSocketWSGI):
         return ws
 
 
-def install_websocket(eio: Any, rate: float, burst: int) -> weakref.WeakValueDictionary[str, Any]:
-    """Make Engine.IO's eventlet driver use :class:`GuardedWebSocket`; return the live
-    WebSockets by Engine.IO sid (for hanging one up)."""
+def install_websocket(eio: Any, rate: float, burst: int,
+                      max_frame: int) -> weakref.WeakValueDictionary[str, Any]:
+    """Make Engine.IO's eventlet driver use :class:`GuardedWebSocket` (at most ``rate``
+    frames a second, ``max_frame`` bytes each); return the live WebSockets by Engine.IO
+    sid (for hanging one up)."""
     registry: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-    websocket = type("GatewayWebSocketWSGI", (GuardedWebSocketWSGI,),
-                     {"rate": rate, "burst": burst, "registry": registry})
+    websocket = type("GatewayWebSocketWSGI", (GuardedWebSocketWSGI,), {
+        "rate": rate, "burst": burst, "max_frame": max_frame, "registry": registry})
     # Engine.IO reads its driver's classes from this per-server mapping.
     eio._async = dict(eio._async, websocket=websocket)
     return registry
@@ -217,6 +226,9 @@ class _NoDelayListener:
         self._sock = sock
 
     def accept(self) -> Any:
+        # eventlet.wsgi's accept loop never yields while connections wait in the backlog:
+        # a ramp of thousands would hold the worker until the last one is accepted.
+        eventlet.sleep(0)
         conn, addr = self._sock.accept()
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

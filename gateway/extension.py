@@ -86,8 +86,10 @@ class Gateway:
         guard.install()
         if settings["ASYNC_MODE"] == "eventlet":
             from .eventlet_support import install_websocket
+            # A frame is one Socket.IO packet: an event's data and its envelope.
+            max_frame = max(64 * 1024, 2 * settings["MAX_EVENT_BYTES"])
             guard.websockets = install_websocket(socketio.server.eio, settings["INBOUND_RATE"],
-                                                 settings["INBOUND_BURST"])
+                                                 settings["INBOUND_BURST"], max_frame)
         hub = Hub(settings, self.catalog,
                   transport=_SocketIOTransport(socketio, guard),
                   runtime=_SocketIORuntime(socketio),

@@ -155,12 +155,14 @@ class ConnectionGuard:
     def hang_up(self, eio_sid: str, why: str = "abuse") -> None:
         """Close the connection now, without waiting for the client to read anything."""
         self.closed[why] += 1
-        socket = self.eio.sockets.pop(eio_sid, None)
-        if socket is not None:
-            socket.close(wait=False, abort=True)
+        # The WebSocket first: closing the Engine.IO socket runs the disconnect handler,
+        # which forgets it (and its reader would go on draining what the kernel holds).
         websocket = self.websockets.pop(eio_sid, None)
         if websocket is not None:
             websocket.hang_up()
+        socket = self.eio.sockets.pop(eio_sid, None)
+        if socket is not None:
+            socket.close(wait=False, abort=True)
         self.admission.gone(eio_sid)
 
     def sweep(self) -> None:
@@ -168,5 +170,6 @@ class ConnectionGuard:
         expired = self.admission.expired()
         for eio_sid in expired:
             self.hang_up(eio_sid, "deadline")
+            self._sleep(0)  # hundreds may expire together: the others' turn between them
         if expired:
             logger.info("closed %d connection(s) that had no session in time", len(expired))

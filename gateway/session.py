@@ -196,7 +196,7 @@ class Session:
         self._stream = CommandStream(limits.replay_limit, limits.replay_bytes)
         self._ledger = EventLedger(limits.event_memory)
         self._bucket = TokenBucket(limits.event_rate, limits.event_burst)
-        self._refused_in_a_row = 0  # events refused by the rate limit since the last accepted
+        self._refused_in_a_row = 0  # refusals since the bucket was last full (abuse limit)
         self._pending: list[Command] = []  # sent, not yet emitted to the connection
         self._flush_scheduled = False
         self._batch_owner: int | None = None  # thread that will flush at the end of a handler
@@ -442,7 +442,11 @@ class Session:
                 return recalled  # a resent event: answer again, do not run again
             if not self._bucket.take():
                 return self._rate_limited()
-            self._refused_in_a_row = 0
+            if self._bucket.full():
+                # Back within its rate for a whole burst's time: the refusals so far were
+                # a burst, not a flood. (An event let through now and then while the
+                # bucket trickles back does not count: a flood keeps it empty.)
+                self._refused_in_a_row = 0
             self._batch_owner = threading.get_ident()
             try:
                 ack = self._dispatch(event)

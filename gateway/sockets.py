@@ -148,7 +148,9 @@ class EngineGuard:
             if problem is not None:
                 logger.info("refused an Engine.IO payload from %s: %s",
                             environ.get("REMOTE_ADDR"), problem.decode())
-                return self._bad_request(start_response, problem)
+                return self._bad_request(start_response, problem,
+                                         "413 REQUEST ENTITY TOO LARGE"
+                                         if problem == b"Payload too large." else None)
         try:
             return self.wsgi_app(environ, start_response)
         except KeyError:
@@ -163,7 +165,9 @@ class EngineGuard:
         except ValueError:
             return b"Malformed Engine.IO payload."
         if length > self.max_bytes:
-            return None  # Engine.IO refuses it by size, without reading it
+            # Engine.IO would refuse it by closing the socket with wait=True, which waits
+            # for a GET to drain the queue: the POST is never answered (as above).
+            return b"Payload too large."
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)  # Engine.IO reads it again
         if body.count(b"\x1e") >= MAX_POST_PACKETS:
@@ -177,7 +181,10 @@ class EngineGuard:
         return None
 
     @staticmethod
-    def _bad_request(start_response: Any, message: bytes) -> list[bytes]:
-        start_response("400 BAD REQUEST", [("Content-Type", "text/plain"),
-                                           ("Content-Length", str(len(message)))])
+    def _bad_request(start_response: Any, message: bytes,
+                     status: str | None = None) -> list[bytes]:
+        # Connection: close, so the server need not read a body it refused.
+        start_response(status or "400 BAD REQUEST", [
+            ("Content-Type", "text/plain"), ("Content-Length", str(len(message))),
+            ("Connection", "close")])
         return [message]

@@ -244,3 +244,25 @@ def test_a_polling_payload_of_too_many_packets_is_refused(patient):
     status, body = polling(patient, "127.0.0.61", "POST", f"&sid={sid}",
                            "\x1e".join(['42["ack",{"seq":0}]'] * 100))
     assert status == 200  # a payload within the bound is taken
+
+
+def test_a_polling_payload_over_the_size_bound_is_answered_at_once(patient):
+    # Engine.IO itself would close the socket and wait for a GET to drain it: the POST
+    # was never answered.
+    status, sid = handshake(patient, "127.0.0.63")
+    sock = raw_socket(patient, "127.0.0.63")
+    sock.sendall(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\n"
+                 "Host: x\r\nContent-Type: text/plain\r\nContent-Length: 1000993\r\n\r\n"
+                 .encode())  # the body need not even come
+    sock.settimeout(10)
+    assert sock.recv(100).startswith(b"HTTP/1.1 413")
+    sock.close()
+
+
+def test_a_websocket_frame_over_the_bound_closes_the_connection(patient):
+    ws = websocket_from(patient, "127.0.0.64")
+    try:
+        ws.send("4" + "x" * 200_000)  # one packet: twice the largest event is the bound
+    except (websocket.WebSocketException, OSError):
+        pass  # closed while sending
+    assert is_closed(ws, within=5)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.apps import AppSpec
+from gateway.delivery import TokenBucket
 from gateway.errors import IllegalTransition
 from gateway.errors import SessionClosed
 from gateway.protocol import EventMessage
@@ -271,3 +272,46 @@ def test_malformed_messages_count_against_the_rate_and_then_the_abuse_limit():
     assert answers[3:8] == ["rate_limited"] * 5  # the fifth in a row ends the session
     assert session.close_reason == "kicked" and transport.hung_up == ["s"]
     assert answers[8] == "session_closed"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_flood_is_kicked_although_the_bucket_lets_an_event_through_now_and_then():
+    # 1,000 events a second against 50 allowed: every 20th is let through, and that
+    # must not clear the count (it did: the flood was never kicked).
+    session, transport, _, _ = make(keep_open=True, handlers={"e": lambda s, d: d},
+                                    event_rate=50, event_burst=5, abuse_limit=100)
+    clock = _Clock()
+    session._bucket = TokenBucket(50, 5, clock=clock)
+    session.attach("s")
+    answers = []
+    for i in range(1, 1000):
+        clock.now += 0.001
+        answers.append(session.handle(event(i, "e", i)))
+        if session.closed:
+            break
+    assert session.close_reason == "kicked" and transport.hung_up == ["s"]
+    assert any(a["ok"] for a in answers[5:])  # some got through meanwhile
+    assert len(answers) < 200
+
+
+def test_a_burst_then_calm_is_not_counted_towards_the_abuse_limit():
+    session, _, _, _ = make(keep_open=True, handlers={"e": lambda s, d: d},
+                            event_rate=50, event_burst=5, abuse_limit=10)
+    clock = _Clock()
+    session._bucket = TokenBucket(50, 5, clock=clock)
+    session.attach("s")
+    ids = iter(range(1, 10_000))
+    for _ in range(20):  # a burst over the limit, eight refusals, then a calm second
+        clock.now += 1.0
+        answers = [session.handle(event(next(ids), "e", 1)) for _ in range(13)]
+        assert sum(not a["ok"] for a in answers) == 8
+        clock.now += 1.0
+        assert session.handle(event(next(ids), "e", 1))["ok"]
+    assert not session.closed
