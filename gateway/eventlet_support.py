@@ -93,14 +93,19 @@ class GuardedWebSocket(RFC6455WebSocket):
             raise ConnectionClosedError()
         return frame
 
-    def hang_up(self) -> None:
-        """End the connection now: the reader stops at its next frame or wakes from
-        ``recv`` with EOF, and a writer blocked on a client that does not read fails."""
+    def hang_up(self, grace: float = 1.0) -> None:
+        """End the connection: the reader stops at its next frame (nothing more the client
+        sends is handled); the writer has ``grace`` seconds to deliver what is queued (the
+        ``close`` message), then the socket is shut down, so a writer blocked on a
+        client that does not read fails and a reader waiting in ``recv`` wakes."""
         self._hung_up = True
+        eventlet.spawn_after(grace, self._shut_down)
+
+    def _shut_down(self) -> None:
         try:
             self.socket.shutdown(socket.SHUT_RDWR)
         except OSError:
-            pass  # already closed
+            pass  # closed meanwhile: nothing to do
 
 
 class GuardedWebSocketWSGI(WebSocketWSGI):

@@ -28,6 +28,7 @@ transport stayed open) are closed once ``GATEWAY_HANDSHAKE_SECONDS`` have passed
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import MutableMapping
@@ -63,6 +64,7 @@ class ConnectionGuard:
         #: in time), ``strikes`` (sent too much without one), ``abuse`` (its session was
         #: closed kicked or slow_consumer).
         self.closed: Counter[str] = Counter()
+        self._unpinged: set[str] = set()  # Engine.IO sids whose first ping waits for a session
         #: The runtime's live WebSockets by Engine.IO sid, when it can hang one up
         #: (``hang_up()``): filled by the runtime's WebSocket class.
         self.websockets: MutableMapping[str, Any] = {}
@@ -80,7 +82,10 @@ class ConnectionGuard:
                                "session (from %s)", address)
                 return False
             environ["gateway.eio_sid"] = eio_sid  # the runtime's WebSocket finds its sid
-            return inner_connect(eio_sid, environ)
+            accepted = inner_connect(eio_sid, environ)
+            if accepted is None or accepted is True:
+                self._defer_ping(eio_sid)
+            return accepted
 
         def on_message(eio_sid: str, data: Any) -> Any:
             self._handled += 1
@@ -115,6 +120,7 @@ class ConnectionGuard:
             finally:
                 self.admission.gone(eio_sid)
                 self.websockets.pop(eio_sid, None)
+                self._unpinged.discard(eio_sid)
 
         self.eio.on("connect", on_connect)
         self.eio.on("message", on_message)
@@ -142,10 +148,34 @@ class ConnectionGuard:
             return None
 
     def established(self, sid: str) -> None:
-        """Connection ``sid`` has a session now."""
+        """Connection ``sid`` has a session now: its pings start."""
         eio_sid = self.eio_sid(sid)
         if eio_sid is not None:
             self.admission.established(eio_sid)
+            self._start_ping(eio_sid)
+
+    # python-engineio starts a ping task for every connection at its handshake, which
+    # sleeps a whole ping interval (25 s) holding the connection before it looks whether
+    # it is still open: a client opening and dropping connections as fast as it can (each
+    # refused or hung up within milliseconds) kept ~7 KB each alive for 25 s, ~100 MB at
+    # the rate one core accepts them. A connection without a session never needs a ping
+    # (its deadline, GATEWAY_HANDSHAKE_SECONDS, is shorter), so its first ping is deferred
+    # to its session. Through engineio's own ``Socket.last_ping`` / ``schedule_ping()``:
+    # ``schedule_ping`` starts the task only when ``last_ping`` is set.
+
+    def _defer_ping(self, eio_sid: str) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is not None and hasattr(socket, "schedule_ping"):
+            socket.last_ping = None  # schedule_ping(), next in the handshake, does nothing
+            self._unpinged.add(eio_sid)
+
+    def _start_ping(self, eio_sid: str) -> None:
+        if eio_sid in self._unpinged:
+            self._unpinged.discard(eio_sid)
+            socket = self.eio.sockets.get(eio_sid)
+            if socket is not None:
+                socket.last_ping = time.time()
+                socket.schedule_ping()
 
     def released(self, eio_sid: str | None) -> None:
         """The session on ``eio_sid`` ended; its transport may stay a short while."""
@@ -164,6 +194,7 @@ class ConnectionGuard:
         if socket is not None:
             socket.close(wait=False, abort=True)
         self.admission.gone(eio_sid)
+        self._unpinged.discard(eio_sid)
 
     def sweep(self) -> None:
         """Close the connections that have had no session for too long."""

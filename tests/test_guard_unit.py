@@ -13,6 +13,13 @@ from gateway.guard import ConnectionGuard
 class FakeSocket:
     def __init__(self, eio: FakeEio, sid: str) -> None:
         self.eio, self.sid, self.closed = eio, sid, False
+        self.last_ping: float | None = 1.0  # as engineio's handshake leaves it
+        self.pings_scheduled = 0
+
+    def schedule_ping(self) -> None:  # engineio's: a task only when last_ping is set
+        if self.last_ping:
+            self.last_ping = None
+            self.pings_scheduled += 1
 
     def close(self, wait: bool = True, abort: bool = False) -> None:
         self.closed = True
@@ -69,9 +76,10 @@ def make(message: Any = None) -> tuple[ConnectionGuard, FakeServer, list[str]]:
 
 def connect(guard: ConnectionGuard, server: FakeServer, sid: str) -> FakeWebSocket:
     environ = {"REMOTE_ADDR": "10.0.0.1"}
+    server.eio.sockets[sid] = FakeSocket(server.eio, sid)  # engineio makes it first
     assert server.eio.handlers["connect"](sid, environ) is None
     assert environ["gateway.eio_sid"] == sid
-    server.eio.sockets[sid] = FakeSocket(server.eio, sid)
+    server.eio.sockets[sid].schedule_ping()  # what engineio's handshake does next
     websocket = guard.websockets[sid] = FakeWebSocket()
     return websocket
 
@@ -121,3 +129,15 @@ def test_an_undecodable_packet_is_counted_not_raised():
     guard.established("s1")
     server.eio.handlers["message"]("e1", '2["event",{')
     assert malformed == ["s1"]
+
+
+def test_a_connection_is_pinged_only_once_it_has_a_session():
+    guard, server, _ = make()
+    connect(guard, server, "e1")
+    socket = server.eio.sockets["e1"]
+    assert socket.pings_scheduled == 0 and socket.last_ping is None  # no 25 s ping task
+    server.manager.sessions["e1"] = "s1"
+    guard.established("s1")
+    assert socket.pings_scheduled == 1
+    guard.established("s1")  # once only
+    assert socket.pings_scheduled == 1
