@@ -67,3 +67,13 @@ class ManualRuntime:
         for fn, args in tasks:
             fn(*args)
         return len(tasks)
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand (``clock.now += 1.0``)."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

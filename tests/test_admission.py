@@ -5,13 +5,7 @@ from __future__ import annotations
 from gateway.admission import STRIKES
 from gateway.admission import Admission
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from .fakes import ManualClock as Clock
 
 
 def test_a_handshake_over_either_bound_is_refused():

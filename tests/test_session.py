@@ -17,6 +17,7 @@ from gateway.session import SessionLimits
 from gateway.session import SessionState
 from gateway.session import SessionUser
 
+from .fakes import ManualClock
 from .fakes import ManualRuntime
 from .fakes import RecordingTransport
 from .fakes import ThreadRuntime
@@ -274,20 +275,12 @@ def test_malformed_messages_count_against_the_rate_and_then_the_abuse_limit():
     assert answers[8] == "session_closed"
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_flood_is_kicked_although_the_bucket_lets_an_event_through_now_and_then():
     # 1,000 events a second against 50 allowed: every 20th is let through, and that
     # must not clear the count (it did: the flood was never kicked).
     session, transport, _, _ = make(keep_open=True, handlers={"e": lambda s, d: d},
                                     event_rate=50, event_burst=5, abuse_limit=100)
-    clock = _Clock()
+    clock = ManualClock()
     session._bucket = TokenBucket(50, 5, clock=clock)
     session.attach("s")
     answers = []
@@ -304,7 +297,7 @@ def test_a_flood_is_kicked_although_the_bucket_lets_an_event_through_now_and_the
 def test_a_burst_then_calm_is_not_counted_towards_the_abuse_limit():
     session, _, _, _ = make(keep_open=True, handlers={"e": lambda s, d: d},
                             event_rate=50, event_burst=5, abuse_limit=10)
-    clock = _Clock()
+    clock = ManualClock()
     session._bucket = TokenBucket(50, 5, clock=clock)
     session.attach("s")
     ids = iter(range(1, 10_000))
