@@ -49,6 +49,9 @@ from .delivery import TokenBucket
 
 logger = logging.getLogger("gateway")
 
+#: Seconds a hung-up connection's writer has to deliver what is queued (see hang_up).
+HANG_UP_GRACE = 5.0
+
 
 def apply_mask(data: bytes, mask: Any, length: int | None = None, offset: int = 0) -> bytes:
     """XOR ``data`` with the 4-byte WebSocket ``mask`` starting at ``offset``: what
@@ -93,19 +96,25 @@ class GuardedWebSocket(RFC6455WebSocket):
             raise ConnectionClosedError()
         return frame
 
-    def hang_up(self, grace: float = 1.0) -> None:
+    def hang_up(self, grace: float = HANG_UP_GRACE) -> None:
         """End the connection: the reader stops at its next frame (nothing more the client
         sends is handled); the writer has ``grace`` seconds to deliver what is queued (the
-        ``close`` message), then the socket is shut down, so a writer blocked on a
-        client that does not read fails and a reader waiting in ``recv`` wakes."""
+        ``close`` message after up to GATEWAY_REPLAY_BYTES of commands, to a slow
+        reader), then the socket is shut down, so a writer blocked on a client that does
+        not read fails and a reader waiting in ``recv`` wakes. The timer holds the
+        WebSocket weakly: one closed meanwhile is freed at once."""
         self._hung_up = True
-        eventlet.spawn_after(grace, self._shut_down)
+        eventlet.spawn_after(grace, _shut_down, weakref.ref(self))
 
-    def _shut_down(self) -> None:
-        try:
-            self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed meanwhile: nothing to do
+
+def _shut_down(ref: weakref.ref[GuardedWebSocket]) -> None:
+    websocket = ref()
+    if websocket is None:
+        return  # closed and freed meanwhile
+    try:
+        websocket.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed meanwhile: nothing to do
 
 
 class GuardedWebSocketWSGI(WebSocketWSGI):

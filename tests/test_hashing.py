@@ -4,6 +4,7 @@ deployment."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ def test_unpatched_it_runs_in_the_calling_thread():
 
 
 def test_under_eventlet_it_runs_in_another_os_thread(monkeypatch):
-    eventlet = pytest.importorskip("eventlet")
+    import eventlet  # a requirement of the project: always there
     from eventlet import patcher
     from eventlet import tpool
 
@@ -41,6 +42,11 @@ def test_under_eventlet_it_runs_in_another_os_thread(monkeypatch):
     try:
         assert hashing.offload(threading.get_ident) != threading.get_ident()
         assert hashing.offload(lambda a, b: a + b, 2, 3) == 5
+        # At the lowest priority: the hash gets only the CPU the event loop leaves.
+        niceness = hashing.offload(
+            lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert niceness == hashing.BACKGROUND_NICENESS
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # not the loop's
         with pytest.raises(ZeroDivisionError):
             hashing.offload(lambda: 1 / 0)
         assert isinstance(hashing._gates["eventlet"], eventlet.semaphore.BoundedSemaphore)
