@@ -34,6 +34,7 @@ class _Pending:
     address: str
     deadline: float
     strikes: int = 0
+    released: bool = False  # it had a session: packets still in flight are no strike
 
 
 class Admission:
@@ -66,8 +67,9 @@ class Admission:
             self._add(eio_sid, address)
             return True
 
-    def _add(self, eio_sid: str, address: str) -> None:
-        self._pending[eio_sid] = _Pending(address, self._clock() + self.deadline)
+    def _add(self, eio_sid: str, address: str, released: bool = False) -> None:
+        self._pending[eio_sid] = _Pending(address, self._clock() + self.deadline,
+                                          released=released)
         self._addresses[address] += 1
 
     def _drop(self, eio_sid: str) -> None:
@@ -88,7 +90,7 @@ class Admission:
         with self._lock:
             address = self._address_of.get(eio_sid)
             if address is not None and eio_sid not in self._pending:
-                self._add(eio_sid, address)
+                self._add(eio_sid, address, released=True)
 
     def gone(self, eio_sid: str) -> None:
         """The connection closed."""
@@ -103,12 +105,15 @@ class Admission:
                 return "anonymous"
             return "session" if eio_sid in self._address_of else "gone"
 
-    def strike(self, eio_sid: str) -> bool:
-        """Count one thing an anonymous connection should not have sent; True when it
-        must be closed now."""
+    def strike(self, eio_sid: str, connect: bool = False) -> bool:
+        """Count a packet of an anonymous connection that is not a successful CONNECT
+        (``connect``: a CONNECT attempt); True when it must be closed now. A connection
+        whose session ended is charged for CONNECT attempts only: the events and acks
+        its client sent before it learnt of the end are still arriving, and the
+        deadline bounds the rest."""
         with self._lock:
             pending = self._pending.get(eio_sid)
-            if pending is None:
+            if pending is None or (pending.released and not connect):
                 return False
             pending.strikes += 1
             return pending.strikes >= STRIKES

@@ -22,7 +22,7 @@ disconnect); :class:`ConnectionGuard` wraps them (no library code is changed):
 Connections left without a session (never connected, or whose session ended while the
 transport stayed open) are closed once ``GATEWAY_HANDSHAKE_SECONDS`` have passed
 (:meth:`ConnectionGuard.sweep`, run by the hub every second). A session closed for abuse
-(``kicked``, ``slow_consumer``) has its transport hung up at once (:meth:`hang_up`).
+(``kicked``) has its transport hung up at once (:meth:`hang_up`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class ConnectionGuard:
         self._handled = 0
         #: Connections closed by the guard since start, by why: ``deadline`` (no session
         #: in time), ``strikes`` (sent too much without one), ``abuse`` (its session was
-        #: closed kicked or slow_consumer).
+        #: closed ``kicked``).
         self.closed: Counter[str] = Counter()
         self._unpinged: set[str] = set()  # Engine.IO sids whose first ping waits for a session
         #: The runtime's live WebSockets by Engine.IO sid, when it can hang one up
@@ -97,7 +97,7 @@ class ConnectionGuard:
                 return None  # hung up: the rest of its long-polling payload is dropped
             if state == "anonymous":
                 # A CONNECT, and little else: each one, and anything else, is a strike.
-                if self.admission.strike(eio_sid):
+                if self.admission.strike(eio_sid, connect=kind == CONNECT):
                     logger.info("closing a connection without a session that sent too "
                                 "much (from %s)", self._address(eio_sid))
                     self.hang_up(eio_sid, "strikes")

@@ -52,9 +52,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gateway.session")
 
 REPLY_EVENTS = frozenset({"input.reply", "buttons.reply"})
-#: Close reasons after which the client's transport is hung up at once, not left for the
-#: client to close: the client is misbehaving (flooding, not reading), so it may not.
-HANG_UP = frozenset({"kicked", "slow_consumer"})
+#: Close reasons after which the client's transport is hung up at once (nothing more it
+#: sends is read), not left for the client to close: a flooder would go on sending. A
+#: slow consumer is not hung up: it sends nothing harmful, and a hang-up with its data
+#: unread would make TCP reset the connection, losing the ``close`` it has yet to read;
+#: if it does not hang up, GATEWAY_HANDSHAKE_SECONDS later the guard does.
+HANG_UP = frozenset({"kicked"})
 
 
 class Transport(Protocol):

@@ -52,3 +52,13 @@ def test_strikes_close_an_anonymous_connection_only():
     admission.admit("b", "x")
     admission.established("b")
     assert not admission.strike("b")  # a session's misdeeds are its session's to count
+
+
+def test_a_connection_whose_session_ended_is_charged_for_connect_attempts_only():
+    admission = Admission(max_total=10, max_per_address=10, deadline=10)
+    admission.admit("a", "x")
+    admission.established("a")
+    admission.released("a")
+    assert not any(admission.strike("a") for _ in range(10 * STRIKES))  # events in flight
+    assert not any(admission.strike("a", connect=True) for _ in range(STRIKES - 1))
+    assert admission.strike("a", connect=True)

@@ -244,14 +244,16 @@ def test_a_command_larger_than_the_byte_bound_is_refused_whole():
     assert caught.value.code == "too_large" and not session.closed
 
 
-def test_unacked_bytes_past_the_bound_close_a_slow_consumer_and_hang_up():
+def test_unacked_bytes_past_the_bound_close_a_slow_consumer():
     session, transport, _, closed = make(runtime=ManualRuntime(), replay_bytes=10_000)
     session.attach("sid1")
     with pytest.raises(SessionClosed):
         for _ in range(10):
             session.send("output", content="x" * 3000)
     assert session.close_reason == "slow_consumer" and closed == [session]
-    assert transport.hung_up == ["sid1"]  # its transport too: it is not reading
+    # Told, not hung up: a reset would lose the close it has yet to read.
+    assert transport.messages("sid1", "close")[0]["reason"] == "slow_consumer"
+    assert transport.disconnected == ["sid1"] and transport.hung_up == []
 
 
 def test_a_kick_hangs_up_the_transport_and_a_finished_app_does_not():
