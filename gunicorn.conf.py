@@ -28,3 +28,6 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature
     hub = getattr(worker.wsgi, "extensions", {}).get("gateway")
     if hub is not None:
         hub.start()
+        from wsgi import settle_heap  # the app's module, imported by the worker already
+
+        settle_heap()  # start-up's objects out of the collector's reach (see wsgi.py)

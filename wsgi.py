@@ -14,6 +14,7 @@ if __name__ == "__main__" and os.environ.get("GATEWAY_ASYNC_MODE", "eventlet") =
 
     eventlet.monkey_patch()
 
+import gc  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
@@ -91,6 +92,17 @@ if __name__ != "__main__" and callable(signal.getsignal(signal.SIGTERM)):
     install_drain()  # under gunicorn, whose worker has installed its SIGTERM handler
 
 
+def settle_heap() -> None:
+    """Move everything start-up made (Flask, SQLAlchemy, the runtime, the app: some
+    hundreds of thousands of objects, alive for good) out of the garbage collector's
+    reach. A full collection walks every tracked object while the worker's only thread
+    waits: under a ramp of connections that was 90-170 ms, for every connection of the
+    worker; frozen, it walks only what was made since. (Python's documentation gives
+    ``gc.freeze()`` for this.)"""
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     import auth
 
@@ -106,6 +118,7 @@ def main() -> None:
     else:
         install_drain()
     app.extensions["gateway"].start()  # bus and periodic tasks, before the first request
+    settle_heap()
     logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
     if settings["ASYNC_MODE"] == "eventlet":

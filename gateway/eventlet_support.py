@@ -189,8 +189,12 @@ class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
     """eventlet's HTTP protocol with a deadline and a bound on waiting for headers.
 
     Each request (the first of a connection, or the next on a kept-alive one) has
-    ``header_seconds`` to deliver its request line and headers; past that, or when too
-    many connections are already waiting, the connection is closed. The body and the
+    ``header_seconds`` to deliver its request line and headers; past that the connection
+    is closed. A new connection is also closed at once when too many new connections
+    are already waiting for their first headers (in total, or from its address). Only
+    the first request counts there: a kept-alive connection has been served (a
+    slowloris client must open new ones), and a proxy's or a NAT's idle keep-alive
+    connections, all from one address, must not fill its share. The body and the
     response (a long-poll, a WebSocket) are not limited here.
     """
 
@@ -199,10 +203,12 @@ class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
 
     def handle_one_request(self) -> None:
         address = str(self.client_address[0]) if self.client_address else ""
-        if not self.waits.enter(address):
+        first = not getattr(self, "_served", False)
+        self._served = True
+        if first and not self.waits.enter(address):
             self.close_connection = 1
             return
-        self._waiting = True
+        self._waiting = first
         self._address = address
         timer = self._header_timer = eventlet.Timeout(self.header_seconds)
         try:
@@ -222,10 +228,10 @@ class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
             self._done_waiting()
 
     def _done_waiting(self) -> None:
+        self._header_timer.cancel()  # the rest of the request has no such deadline
         if getattr(self, "_waiting", False):
             self._waiting = False
             self.waits.leave(self._address)
-            self._header_timer.cancel()  # the rest of the request has no such deadline
 
 
 class _NoDelayListener:

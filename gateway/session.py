@@ -52,12 +52,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gateway.session")
 
 REPLY_EVENTS = frozenset({"input.reply", "buttons.reply"})
-#: Close reasons after which the client's transport is hung up at once (nothing more it
-#: sends is read), not left for the client to close: a flooder would go on sending. A
-#: slow consumer is not hung up: it sends nothing harmful, and a hang-up with its data
-#: unread would make TCP reset the connection, losing the ``close`` it has yet to read;
-#: if it does not hang up, GATEWAY_HANDSHAKE_SECONDS later the guard does.
-HANG_UP = frozenset({"kicked"})
 
 
 class Transport(Protocol):
@@ -307,8 +301,16 @@ class Session:
                 self._cond.wait(remaining)
         return True
 
-    def close(self, reason: str = "closed", message: str | None = None) -> None:
-        """End the session: tell the client why, wake the app, run ``on_close``."""
+    def close(self, reason: str = "closed", message: str | None = None, *,
+              hang_up: bool = False) -> None:
+        """End the session: tell the client why, wake the app, run ``on_close``.
+
+        The client is expected to hang up; if it does not, the connection is closed
+        ``GATEWAY_HANDSHAKE_SECONDS`` later. ``hang_up`` (for a client that floods) ends
+        it at once instead: nothing more it sends is read. Only then, because a hang-up
+        with the client's data unread makes TCP reset the connection, which can lose the
+        ``close`` the client has yet to read.
+        """
         if reason not in CLOSE_REASONS:
             raise ValueError(f"Close reason {reason!r} is not one of protocol v1's: "
                              f"{', '.join(sorted(CLOSE_REASONS))}.")
@@ -331,7 +333,7 @@ class Session:
         if self._on_closed is not None:
             self._on_closed(self)
         if sid is not None:
-            self._transport.disconnect(sid, hang_up=reason in HANG_UP)
+            self._transport.disconnect(sid, hang_up=hang_up)
         logger.info("session %s closed: %s", self.id, reason)
         for callback in self._close_callbacks:
             try:
@@ -477,7 +479,7 @@ class Session:
             logger.warning("session %s of %s is over its event rate", self.id, self.user.name)
         if self._refused_in_a_row >= self.limits.abuse_limit:
             logger.warning("session %s of %s kept flooding: ending it", self.id, self.user.name)
-            self.close("kicked", "Too many events: the session was ended.")
+            self.close("kicked", "Too many events: the session was ended.", hang_up=True)
         return failed(RATE_LIMITED, "Too many events; slow down.")
 
     def _dispatch(self, event: EventMessage) -> dict[str, Any]:

@@ -256,15 +256,15 @@ def test_unacked_bytes_past_the_bound_close_a_slow_consumer():
     assert transport.disconnected == ["sid1"] and transport.hung_up == []
 
 
-def test_a_kick_hangs_up_the_transport_and_a_finished_app_does_not():
-    kicked, transport, _, _ = make()
+def test_only_a_close_for_flooding_hangs_up_the_transport():
+    kicked, transport, _, _ = make()  # by an administrator: told, then let hang up
     kicked.attach("s1")
     kicked.close("kicked")
-    assert transport.disconnected == ["s1"] and transport.hung_up == ["s1"]
-    done, transport, _, _ = make()
-    done.attach("s2")
-    done.close("closed")
-    assert transport.disconnected == ["s2"] and transport.hung_up == []
+    assert transport.disconnected == ["s1"] and transport.hung_up == []
+    flooder, transport, _, _ = make()
+    flooder.attach("s2")
+    flooder.close("kicked", hang_up=True)
+    assert transport.disconnected == ["s2"] and transport.hung_up == ["s2"]
 
 
 def test_malformed_messages_count_against_the_rate_and_then_the_abuse_limit():
