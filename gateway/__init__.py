@@ -90,7 +90,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # and every idle WebSocket's green thread keeps that C stack for its lifetime.
     app.wsgi_app = sockets.EngineGuard(  # type: ignore[method-assign]
         app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size,
-        compression=settings["WEBSOCKET_COMPRESSION"]).__call__
+        compression=settings["WEBSOCKET_COMPRESSION"],
+        admission=app.extensions["gateway.guard"].admission).__call__
     # Outside Flask-SocketIO's middleware (it passes the app a copy of the environ).
     app.wsgi_app = api.unbuffered_stream(app.wsgi_app)  # type: ignore[method-assign]
     if settings["PROXY_FIX"]:

@@ -56,6 +56,13 @@ class Admission:
         with self._lock:
             return len(self._pending)
 
+    def full(self, address: str) -> bool:
+        """Whether a handshake from ``address`` would be refused now (a cheap look before
+        any work is done for it; :meth:`admit` decides)."""
+        with self._lock:
+            return (len(self._pending) >= self.max_total
+                    or self._addresses[address] >= self.max_per_address)
+
     def admit(self, eio_sid: str, address: str) -> bool:
         """A new connection (Engine.IO handshake): False when it must be refused."""
         with self._lock:

@@ -17,6 +17,7 @@ from auth.models import User
 
 from .errors import UNAUTHORIZED
 from .errors import error_payload
+from .admission import Admission
 from .extensions import socketio
 from .guard import ConnectionGuard
 from .hub import Hub
@@ -132,17 +133,28 @@ class EngineGuard:
     VALID_POST_PACKETS = frozenset("134b")  # CLOSE, PONG, MESSAGE, binary MESSAGE
 
     def __init__(self, wsgi_app: Any, max_bytes: int, path: str = "/socket.io/",
-                 compression: bool = False) -> None:
+                 compression: bool = False, admission: Admission | None = None) -> None:
         self.wsgi_app = wsgi_app
         self.max_bytes = max_bytes
         self.path = path
         self.compression = compression
+        self.admission = admission
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("PATH_INFO", "").startswith(self.path):
             return self.wsgi_app(environ, start_response)
         if not self.compression:
             environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        if self.admission is not None and "sid=" not in environ.get("QUERY_STRING", "") \
+                and self.admission.full(str(environ.get("REMOTE_ADDR") or "")):
+            # A new handshake that would be refused (too many connections without a
+            # session): refused here, before Engine.IO builds a socket for it, so a
+            # flood of them costs a lookup each (Engine.IO's refusal is a 401 too).
+            self.admission.refused += 1
+            start_response("401 UNAUTHORIZED", [
+                ("Content-Type", "text/plain"), ("Content-Length", "26"),
+                ("Connection", "close")])
+            return [b"Too many connections here."]
         if environ.get("REQUEST_METHOD") == "POST":
             problem = self._post_problem(environ)
             if problem is not None:
