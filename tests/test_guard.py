@@ -275,11 +275,13 @@ def test_a_websocket_frame_over_the_bound_closes_the_connection(patient):
 
 def test_kept_alive_connections_do_not_use_up_the_header_waits_of_their_address(patient):
     # A proxy's (or a NAT's) idle keep-alive connections all come from one address.
-    served = [raw_socket(patient, "127.0.0.34") for _ in range(6)]
-    for sock in served:
+    served = []
+    for _ in range(6):  # one after the other: a new connection waiting counts, a served one not
+        sock = raw_socket(patient, "127.0.0.34")
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.settimeout(10)
         assert sock.recv(1000).startswith(b"HTTP/1.1 200")  # now idle, kept alive
+        served.append(sock)
     another = raw_socket(patient, "127.0.0.34")
     another.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     another.settimeout(10)
