@@ -18,6 +18,7 @@ from auth import hashing
 
 from .support import PYTHON
 from .support import ROOT
+from .support import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +86,7 @@ def test_under_gevent_it_runs_in_the_hubs_threadpool(monkeypatch):
 def test_at_most_two_computations_at_once_the_others_wait_their_turn():
     assert hashing.MAX_CONCURRENT == 2
     lock = threading.Lock()
+    release = threading.Event()
     running, most, done = 0, 0, []
 
     def slow(n: int) -> int:
@@ -92,7 +94,7 @@ def test_at_most_two_computations_at_once_the_others_wait_their_turn():
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.05)
+        release.wait(10)  # held until the test has seen two run at once
         with lock:
             running -= 1
         return n
@@ -101,6 +103,8 @@ def test_at_most_two_computations_at_once_the_others_wait_their_turn():
                for n in range(8)]
     for thread in threads:
         thread.start()
+    wait_for(lambda: running == 2, 10, message="two computations running at once")
+    release.set()
     for thread in threads:
         thread.join(10)
     assert sorted(done) == list(range(8))  # every one ran, in its turn
