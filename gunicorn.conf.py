@@ -25,9 +25,10 @@ backlog = int(os.environ.get("GATEWAY_BACKLOG") or 2048)
 def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
     """Start the gateway's bus and periodic tasks as soon as the worker is up (otherwise
     the first request would, and /readyz would say "not ready" until then)."""
-    hub = getattr(worker.wsgi, "extensions", {}).get("gateway")
-    if hub is not None:
-        hub.start()
+    if "gateway" in getattr(worker.wsgi, "extensions", {}):
+        from gateway import hub_for
+
+        hub_for(worker.wsgi).start()
         from wsgi import settle_heap  # the app's module, imported by the worker already
 
         settle_heap()  # start-up's objects out of the collector's reach (see wsgi.py)

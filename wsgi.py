@@ -22,6 +22,7 @@ from typing import Any  # noqa: E402
 
 from gateway import create_app  # noqa: E402
 from gateway import socketio  # noqa: E402
+from gateway import hub_for  # noqa: E402
 
 app = create_app()
 logger = logging.getLogger("gateway")
@@ -32,7 +33,7 @@ def drain(previous: Any, signum: int, frame: Any) -> None:
     settings = app.config["GATEWAY"]
     logger.info("SIGTERM: draining (at most %.0f s)", settings["DRAIN_SECONDS"])
     with app.app_context():  # on_close callbacks may use the app
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
     deadline = time.monotonic() + settings["DRAIN_SECONDS"]
     engine = socketio.server.eio
     while engine.sockets and time.monotonic() < deadline:
@@ -117,14 +118,18 @@ def main() -> None:
         install_drain_eventlet()
     else:
         install_drain()
-    app.extensions["gateway"].start()  # bus and periodic tasks, before the first request
+    hub_for(app).start()  # bus and periodic tasks, before the first request
     settle_heap()
     logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
     if settings["ASYNC_MODE"] == "eventlet":
-        from gateway.eventlet_support import serve
+        from gateway.transport.eventlet import HeaderWaits
+        from gateway.transport.eventlet import serve
+        from gateway.web.extension import runtime_for
 
-        serve(app, host, port)
+        waits = HeaderWaits(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"])
+        runtime_for(app).header_waits = waits  # for /metrics
+        serve(app, host, port, waits)
     else:
         socketio.run(app, host=host, port=port, log_output=False, allow_unsafe_werkzeug=True)
 

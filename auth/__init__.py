@@ -7,6 +7,7 @@ import secrets
 from flask import Flask
 from flask import has_request_context
 from flask import request
+from flask import session as flask_session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
@@ -14,8 +15,10 @@ from flask_wtf import CSRFProtect
 from .models import User
 from .models import db
 from .models import upgrade_schema
+from .signals import logged_out
 
-__all__ = ["User", "create_demo_user", "db", "init_app", "login_manager"]
+__all__ = ["User", "create_demo_user", "db", "init_app", "logged_out", "login_from_cookie",
+           "login_manager"]
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -28,6 +31,18 @@ def load_user(login_id: str) -> User | None:
     # The cookie holds "ID:EPOCH" (User.get_id): a login ends when the account is
     # deleted or disabled or its password changes (the epoch moves on).
     return User.from_login_id(login_id)
+
+
+def login_from_cookie() -> tuple[int, str, bool, int] | None:
+    """``(id, name, is_admin, auth_epoch)`` of the user the request's login cookie names,
+    checked as :func:`load_user` checks it (active, same epoch), or None.
+
+    Reads Flask-Login's key in the session cookie ("ID:EPOCH") with one plain SELECT
+    instead of loading a :class:`User`: the Socket.IO connect path, which runs for every
+    connection, needs no more.
+    """
+    login_id = flask_session.get("_user_id")  # Flask-Login's key: read here, in auth only
+    return User.login_row(str(login_id)) if login_id else None
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -24,6 +24,7 @@ from .limits import wait_text
 from .models import User
 from .models import db
 from .models import verify_dummy
+from .signals import logged_out
 
 bp = Blueprint("auth", __name__)
 logger = logging.getLogger("auth")
@@ -93,8 +94,8 @@ def logout() -> Response:
     user.end_logins()
     db.session.commit()
     logout_user()
-    closed = current_app.extensions["gateway"].close_user(
-        user_id, "logged_out", "You logged out."
-    )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    closed = sum(result or 0 for _receiver, result in
+                 logged_out.send(app, user_id=user_id, name=name))
     logger.info("user %s logged out; %d live session(s) closed", name, closed)
     return redirect(url_for("auth.login"))

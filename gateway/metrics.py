@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .guard import ConnectionGuard
-    from .hub import Hub
+    from .web.extension import AppRuntime
+    from .cluster.hub import Hub
 
 
 class _HubCollector(Collector):
@@ -89,12 +89,12 @@ class GatewayMetrics:
 class GuardCollector(Collector):
     """What the connection guard refused and closed (read at scrape time)."""
 
-    def __init__(self, guard: ConnectionGuard, extensions: dict[str, object]) -> None:
-        self.guard = guard
-        self.extensions = extensions  # the embedded server adds its header waits
+    def __init__(self, runtime: AppRuntime) -> None:
+        self.runtime = runtime  # its guard, and the embedded server's header waits
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        admission = self.guard.admission
+        guard = self.runtime.guard
+        admission = guard.admission
         yield GaugeMetricFamily("gateway_connections_without_session",
                                 "Connections that have no session (yet, or any more).",
                                 value=admission.counts()[0])
@@ -103,13 +103,12 @@ class GuardCollector(Collector):
             "too many without one (handshake), or too many waiting for headers.",
             labels=["reason"])
         refused.add_metric(["without_session"], admission.refused)
-        waits = self.extensions.get("gateway.header_waits")
-        refused.add_metric(["header_waits"], getattr(waits, "refused", 0))
+        refused.add_metric(["header_waits"], getattr(self.runtime.header_waits, "refused", 0))
         yield refused
         closed = CounterMetricFamily(
             "gateway_connections_hung_up", "Connections the gateway closed, by why: no "
             "session in time (deadline), too much sent without one (strikes), its session "
             "ended for abuse (abuse).", labels=["reason"])
         for reason in ("deadline", "strikes", "abuse"):
-            closed.add_metric([reason], self.guard.closed[reason])
+            closed.add_metric([reason], guard.closed[reason])
         yield closed

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .extensions import socketio
+from .web.extension import socketio
 
 __all__ = ["SessionTestClient"]
 

@@ -47,6 +47,7 @@ from .support import ServerProcess
 from .support import free_port
 from .support import server_env
 from .support import wait_for
+from gateway import hub_for
 
 PASSWORD = "cluster-test-password"
 USERS = ("alice", "bob")
@@ -94,7 +95,7 @@ def create_users(env: dict[str, str], names: Iterable[str], password: str) -> No
                 auth.db.session.add(auth.User(name=name, password_hash=password_hash))
             auth.db.session.commit()
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM,

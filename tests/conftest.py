@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 import auth
 from gateway import create_app
 from gateway import socketio
-from gateway.hub import Hub
+from gateway import hub_for
+from gateway.cluster.hub import Hub
 
 from .support import wait_for
 
@@ -45,7 +46,7 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
             auth.db.session.add(user)
         auth.db.session.commit()
     yield app
-    hub: Hub = app.extensions["gateway"]
+    hub: Hub = hub_for(app)
     hub.shutdown()
     # Leak check: closing every session frees the registry and ends the app tasks.
     assert len(hub.registry) == 0
@@ -55,7 +56,7 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 @pytest.fixture
 def hub(app: Flask) -> Hub:
-    return app.extensions["gateway"]  # type: ignore[no-any-return]
+    return hub_for(app)  # type: ignore[no-any-return]
 
 
 def login_client(app: Flask, name: str) -> FlaskClient:
@@ -68,11 +69,11 @@ def login_client(app: Flask, name: str) -> FlaskClient:
 @pytest.fixture
 def set_limits(app: Flask):
     """``set_limits(EVENT_RATE=..., ...)``: change settings for sessions opened afterwards."""
-    from gateway.session import SessionLimits
+    from gateway.core.session import SessionLimits
 
     def _set(**settings: Any) -> None:
         app.config["GATEWAY"].update(settings)
-        hub: Hub = app.extensions["gateway"]
+        hub: Hub = hub_for(app)
         hub.limits = SessionLimits.from_settings(app.config["GATEWAY"])
 
     return _set

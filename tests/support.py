@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+from gateway import hub_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -261,4 +262,4 @@ def add_users(server: ServerProcess, password: str, users: list[str],
                                               is_admin=name in admins))
             auth.db.session.commit()
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()

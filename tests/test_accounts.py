@@ -15,7 +15,8 @@ from auth.models import EPOCH_LIMIT
 from auth.models import EPOCH_MIN
 from auth.models import stale_logins
 from gateway import create_app
-from gateway.accounts import AccountCheck
+from gateway import hub_for
+from gateway.web.accounts import AccountCheck
 
 from .conftest import PASSWORD
 from .conftest import login_client
@@ -185,7 +186,7 @@ def test_the_check_runs_periodically(app_config):
         (close,) = [m["args"][0] for m in sio.queue if m["name"] == "close"]
         assert close["reason"] == "logged_out"
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
 
 
 def test_an_old_database_gains_the_epoch_column(app_config, tmp_path):
@@ -201,7 +202,7 @@ def test_an_old_database_gains_the_epoch_column(app_config, tmp_path):
         assert login_client(app, "old").get("/").status_code == 200
         assert user(app, "old").auth_epoch >= EPOCH_MIN  # moved off the counter scheme
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
 
 
 # -- ids and epochs are never shared between accounts ---------------------------
@@ -309,10 +310,10 @@ def test_an_old_sqlite_users_table_is_rebuilt_with_autoincrement(app_config, tmp
         assert user(app, "next").id == 4
         assert gone.get("/").status_code == 302
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
     # Starting again changes nothing (no second logout).
     app = create_app(config)
-    app.extensions["gateway"].shutdown()
+    hub_for(app).shutdown()
     assert users_table(path)[1][:2] == rows[:2]
 
 
@@ -338,7 +339,7 @@ def test_workers_starting_together_migrate_once(app_config, tmp_path):
         for thread in threads:
             thread.join(30)
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
     assert errors == []
     sql, rows, indexes = users_table(path)
     assert "AUTOINCREMENT" in sql.upper() and indexes == [("ix_users_name", 1)]

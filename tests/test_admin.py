@@ -8,12 +8,13 @@ import pytest
 import requests
 
 import auth
-import gateway.admin
+import gateway.web.admin
 from gateway import GatewayError
 from gateway import create_app
 from gateway import socketio
-from gateway.admin import kick_event
-from gateway.session import SessionUser
+from gateway import hub_for
+from gateway.web.admin import kick_event
+from gateway.core.session import SessionUser
 
 from .conftest import PASSWORD
 from .conftest import PASSWORD_HASH
@@ -95,7 +96,7 @@ def csrf_app(app_config):
             auth.db.session.add(auth.User(name=name, is_admin=admin, password_hash=PASSWORD_HASH))
         auth.db.session.commit()
     yield app
-    app.extensions["gateway"].shutdown()
+    hub_for(app).shutdown()
 
 
 def csrf_token(html):
@@ -141,8 +142,8 @@ def tables(messages):
 
 def test_the_admin_app_shows_new_sessions(app, connect, monkeypatch):
     looks = []
-    real_rows = gateway.admin.session_rows
-    monkeypatch.setattr(gateway.admin, "session_rows",
+    real_rows = gateway.web.admin.session_rows
+    monkeypatch.setattr(gateway.web.admin, "session_rows",
                         lambda hub: looks.append(1) or real_rows(hub))
     _, root_msgs = connect("admin", user="root")
     root_id = session_id(root_msgs)
@@ -192,7 +193,7 @@ def test_a_non_admin_is_closed_at_once(app, connect):
     assert close_of(alice_msgs) == {"reason": "kicked",
                                     "message": "The admin app is for administrators only."}
     assert not tables(alice_msgs)
-    wait_for(lambda: len(app.extensions["gateway"].registry) == 0, 5,
+    wait_for(lambda: len(hub_for(app).registry) == 0, 5,
              message="the session to be freed")
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.admission import STRIKES
-from gateway.admission import Admission
+from gateway.core.admission import STRIKES
+from gateway.core.admission import Admission
 
 from .fakes import ManualClock as Clock
 

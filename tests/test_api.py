@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 
 from auth.tokens import ApiToken
-from gateway.accounts import AccountCheck
-from gateway.hub import Hub
+from gateway.web.accounts import AccountCheck
+from gateway.cluster.hub import Hub
 
 from .conftest import login_client
 from .support import ServerProcess
@@ -19,6 +19,7 @@ from .support import cookie_header
 from .support import login
 from .support import running_server
 from .support import wait_for
+from gateway import hub_for
 
 
 @pytest.fixture
@@ -288,7 +289,7 @@ def test_sse_stream_unknown_last_event_id_and_auth(app, hub: Hub):
 
 
 def hub_target(kind: str, value: str | None = None) -> Any:
-    from gateway.bus import Target
+    from gateway.core.targets import Target
 
     return Target(kind, value)
 
@@ -296,7 +297,7 @@ def hub_target(kind: str, value: str | None = None) -> Any:
 def test_sse_stream_ends_when_the_account_changes(app, hub: Hub):
     from auth import User
     from auth import db
-    from gateway.accounts import AccountCheck
+    from gateway.web.accounts import AccountCheck
 
     http = login_client(app, "bob")
     response = http.get("/api/v1/stream", buffered=False)
@@ -487,7 +488,7 @@ def sse_token(sse_server: ServerProcess) -> str:
         with app.app_context():
             return ApiToken.issue("sse-tests")
     finally:
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()
 
 
 class RawStream:

@@ -9,6 +9,7 @@ import pytest
 import auth
 from auth.views import safe_next
 from gateway import create_app
+from gateway import hub_for
 
 from .conftest import PASSWORD
 
@@ -23,7 +24,7 @@ def csrf_app(app_config):
         auth.db.session.add(user)
         auth.db.session.commit()
     yield app
-    app.extensions["gateway"].shutdown()
+    hub_for(app).shutdown()
 
 
 def csrf_token(html: str) -> str:
@@ -148,7 +149,7 @@ def test_demo_user_is_created_once(app_config, tmp_path):
         password = auth.create_demo_user()
         assert password and auth.User.by_name("demo").check_password(password)
         assert auth.create_demo_user() is None
-    app.extensions["gateway"].shutdown()
+    hub_for(app).shutdown()
 
 
 def login_cookie(app, base_url: str, headers: dict | None = None) -> str:
@@ -180,4 +181,4 @@ def test_forwarded_https_is_trusted_only_behind_a_configured_proxy(app_config, t
             auth.db.session.commit()
         cookie = login_cookie(app, "http://gw.test", forwarded)
         assert ("Secure" in cookie) is expect_secure
-        app.extensions["gateway"].shutdown()
+        hub_for(app).shutdown()

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from gateway.bus import Emitter
-from gateway.bus import RedisBus
-from gateway.bus import Target
-from gateway.bus import send_message
-from gateway.errors import BusUnavailable
-from gateway.errors import GatewayError
-from gateway.presence import Presence
+from gateway.cluster.emitter import Emitter
+from gateway.cluster.bus import RedisBus
+from gateway.core.targets import Target
+from gateway.cluster.bus import send_message
+from gateway.core.errors import BusUnavailable
+from gateway.core.errors import GatewayError
+from gateway.core.presence import Presence
 
 from .cluster import RedisServer
 from .cluster import redis_server  # noqa: F401  (fixture)
@@ -176,7 +176,7 @@ def test_redis_outage_fails_sends_loudly_and_every_worker_recovers(workers, redi
 
 
 def test_emitter_refuses_what_is_not_json(monkeypatch):
-    from gateway.errors import GatewayError
+    from gateway.core.errors import GatewayError
 
     emitter = Emitter("redis://127.0.0.1:1/0")  # never reached: xadd is captured
     added: list = []

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from gateway.bus import Emitter
-from gateway.errors import BusUnavailable
+from gateway.cluster.emitter import Emitter
+from gateway.core.errors import BusUnavailable
 
 from .cluster import Cluster
 from .cluster import running_cluster

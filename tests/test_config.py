@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import config
-from gateway.errors import ConfigError
+from gateway import settings as config
+from gateway.core.errors import ConfigError
 
 DEV = {"GATEWAY_ENV": "development"}
 

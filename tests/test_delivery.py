@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.delivery import CommandStream
-from gateway.delivery import EventLedger
-from gateway.delivery import TokenBucket
-from gateway.errors import ProtocolError
-from gateway.errors import ReplayOverflow
+from gateway.core.delivery import CommandStream
+from gateway.core.delivery import EventLedger
+from gateway.core.delivery import TokenBucket
+from gateway.core.errors import ProtocolError
+from gateway.core.errors import ReplayOverflow
 
 
 def test_seq_starts_at_one_and_grows_by_one():
@@ -81,7 +81,7 @@ def test_token_bucket_allows_bursts_then_the_rate():
 
 
 def test_the_replay_buffer_is_bounded_in_bytes_too():
-    from gateway.delivery import command_size
+    from gateway.core.delivery import command_size
 
     stream = CommandStream(replay_limit=100, replay_bytes=1000)
     big = {"text": "x" * 400}
@@ -97,7 +97,7 @@ def test_the_replay_buffer_is_bounded_in_bytes_too():
 
 
 def test_command_size_refuses_what_is_not_json():
-    from gateway.delivery import command_size
+    from gateway.core.delivery import command_size
 
     for bad in (float("nan"), float("inf"), -float("inf")):
         with pytest.raises(ValueError):

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from gateway.eventlet_support import HeaderWaits
-from gateway.eventlet_support import apply_mask
+from gateway.transport.eventlet import HeaderWaits
+from gateway.transport.eventlet import apply_mask
 
 
 def reference_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:

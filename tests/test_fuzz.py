@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from gateway.errors import EVENT_ERROR_CODES
+from gateway.core.errors import EVENT_ERROR_CODES
 
 from .support import ProtocolClient
 from .support import ServerProcess

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.admission import STRIKES
-from gateway.admission import Admission
-from gateway.guard import ConnectionGuard
+from gateway.core.admission import STRIKES
+from gateway.core.admission import Admission
+from gateway.transport.guard import ConnectionGuard
 
 
 class FakeSocket:

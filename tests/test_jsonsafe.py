@@ -1,4 +1,4 @@
-"""Strict JSON (gateway.jsonsafe): no NaN or infinities either way, a depth limit checked
+"""Strict JSON (gateway.core.jsonsafe): no NaN or infinities either way, a depth limit checked
 before parsing (no RecursionError, linear time), UTF-8 only."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from gateway.errors import GatewayError
-from gateway.jsonsafe import JsonRejected
-from gateway.jsonsafe import dumps_strict
-from gateway.jsonsafe import loads_strict
-from gateway.jsonsafe import nesting_depth
+from gateway.core.errors import GatewayError
+from gateway.core.jsonsafe import JsonRejected
+from gateway.core.jsonsafe import dumps_strict
+from gateway.core.jsonsafe import loads_strict
+from gateway.core.jsonsafe import nesting_depth
 
 
 @pytest.mark.parametrize("text", [

@@ -9,6 +9,7 @@ import auth
 from auth.limits import LoginFailure
 from auth.limits import LoginLimiter
 from gateway import create_app
+from gateway import hub_for
 
 from .conftest import PASSWORD
 from .support import CSRF
@@ -104,7 +105,7 @@ def test_workers_sharing_a_database_agree(app, app_config):
         fail(other, "alice", ACCOUNT_LIMIT)
         assert attempt(app, "alice", PASSWORD).status_code == 429
     finally:
-        other.extensions["gateway"].shutdown()
+        hub_for(other).shutdown()
 
 
 def test_account_names_are_not_stored_in_clear(app):

@@ -234,7 +234,7 @@ def test_cluster_websocket_through_nginx(cluster: Cluster):
 def test_cluster_sse_stream_through_nginx(cluster: Cluster):
     """/api/v1/stream through nginx: each event is passed on as soon as it is sent
     (unbuffered), here a command published on the bus from outside the cluster."""
-    from gateway.bus import Emitter
+    from gateway.cluster.emitter import Emitter
 
     http = login(cluster.url, "bob", cluster.password)
     with http.get(cluster.url + "/api/v1/stream", stream=True, timeout=20) as response:

@@ -9,8 +9,8 @@ import pytest
 import requests
 import websocket
 
-from gateway.origins import OriginPolicy
-from gateway.origins import cors_setting
+from gateway.transport.origins import OriginPolicy
+from gateway.transport.origins import cors_setting
 
 from .support import ServerProcess
 from .support import cookie_header

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import ProtocolError
-from gateway.protocol import parse_ack
-from gateway.protocol import parse_connect
-from gateway.protocol import parse_event
+from gateway.core.errors import ProtocolError
+from gateway.core.protocol import parse_ack
+from gateway.core.protocol import parse_connect
+from gateway.core.protocol import parse_event
 
 RESUME = {"session": "abcdefgh12345678", "token": "t" * 32, "last_seq": 3}
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.apps import AppSpec
-from gateway.registry import SessionRegistry
-from gateway.session import Session
-from gateway.session import SessionLimits
-from gateway.session import SessionUser
+from gateway.core.apps import AppSpec
+from gateway.core.registry import SessionRegistry
+from gateway.core.session import Session
+from gateway.core.session import SessionLimits
+from gateway.core.session import SessionUser
 
 from .fakes import RecordingTransport
 from .fakes import ThreadRuntime

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from gateway.apps import AppSpec
-from gateway.delivery import TokenBucket
-from gateway.errors import IllegalTransition
-from gateway.errors import SessionClosed
-from gateway.protocol import EventMessage
-from gateway.session import Session
-from gateway.session import SessionLimits
-from gateway.session import SessionState
-from gateway.session import SessionUser
+from gateway.core.apps import AppSpec
+from gateway.core.delivery import TokenBucket
+from gateway.core.errors import IllegalTransition
+from gateway.core.errors import SessionClosed
+from gateway.core.protocol import EventMessage
+from gateway.core.session import Session
+from gateway.core.session import SessionLimits
+from gateway.core.session import SessionState
+from gateway.core.session import SessionUser
 
 from .fakes import ManualClock
 from .fakes import ManualRuntime
@@ -235,7 +235,7 @@ def test_a_command_that_is_not_json_is_refused_before_it_takes_a_seq():
 
 
 def test_a_command_larger_than_the_byte_bound_is_refused_whole():
-    from gateway.errors import GatewayError
+    from gateway.core.errors import GatewayError
 
     session, _, _, _ = make(runtime=ManualRuntime(), replay_bytes=1000)
     session.attach("sid1")

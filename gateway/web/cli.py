@@ -6,11 +6,11 @@ import click
 from flask import Blueprint
 from flask import current_app
 
-from .bus import Emitter
-from .bus import Target
-from .bus import send_message
-from .errors import GatewayError
-from .jsonsafe import loads_strict
+from ..cluster.emitter import Emitter
+from ..core.targets import Target
+from ..cluster.bus import send_message
+from ..core.errors import GatewayError
+from ..core.jsonsafe import loads_strict
 
 bp = Blueprint("gateway_cli", __name__, cli_group=None)
 

@@ -14,7 +14,7 @@ recursively, so a body a hundred thousand brackets deep raises ``RecursionError`
   that is not JSON: sets, objects, circular references).
 
 Both raise :class:`JsonRejected`, a ``ValueError`` that is also a
-:class:`~gateway.errors.GatewayError` with the code ``bad_request``.
+:class:`~gateway.core.errors.GatewayError` with the code ``bad_request``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 
 #: Secret used to sign the login cookie. Required outside development.
 SECRET_KEY = "dev-insecure-secret-key"

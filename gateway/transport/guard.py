@@ -3,7 +3,7 @@
 python-socketio registers three handlers on its Engine.IO server (connect, message,
 disconnect); :class:`ConnectionGuard` wraps them (no library code is changed):
 
-- **connect** (the Engine.IO handshake): admitted by :class:`~gateway.admission.Admission`
+- **connect** (the Engine.IO handshake): admitted by :class:`~gateway.core.admission.Admission`
   (connections without a session, bounded in total and per address), else refused (401).
 - **message**: what python-socketio would do with a packet, except
   - binary packets are refused (protocol v1 is JSON; python-socketio would buffer any
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from collections.abc import MutableMapping
 from typing import Any
 
-from .admission import Admission
+from ..core.admission import Admission
 
 logger = logging.getLogger("gateway")
 

@@ -24,17 +24,18 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from .errors import BAD_REQUEST
-from .errors import UNAUTHORIZED
-from .errors import UNKNOWN_EVENT
-from .errors import GatewayError
-from .errors import error_payload
-from .extensions import gateway
-from .protocol import SESSION_ID
+from ..core.errors import BAD_REQUEST
+from ..core.errors import UNAUTHORIZED
+from ..core.errors import UNKNOWN_EVENT
+from ..core.errors import GatewayError
+from ..core.errors import error_payload
+from .extension import gateway
+from .extension import hub_for
+from ..core.protocol import SESSION_ID
 
 if TYPE_CHECKING:
-    from .hub import Hub
-    from .session import Session
+    from ..cluster.hub import Hub
+    from ..core.session import Session
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 logger = logging.getLogger("gateway.admin")
@@ -47,9 +48,6 @@ REFRESH_SECONDS = 1.0
 #: The table's scope in the page: each refresh replaces it.
 TABLE_SCOPE = "sessions"
 
-
-def _hub() -> Hub:
-    return current_app.extensions["gateway"]  # type: ignore[no-any-return]
 
 
 def session_rows(hub: Hub) -> list[dict[str, Any]]:
@@ -122,13 +120,13 @@ def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
 @bp.get("/sessions")
 @admin_only
 def list_sessions() -> ResponseReturnValue:
-    return jsonify(sessions=session_rows(_hub()))
+    return jsonify(sessions=session_rows(hub_for()))
 
 
 @bp.post("/sessions/<session_id>/kick")
 @admin_only
 def kick_session(session_id: str) -> ResponseReturnValue:
-    if not kick(_hub(), session_id, by=current_user.name):
+    if not kick(hub_for(), session_id, by=current_user.name):
         return error_response(404, UNKNOWN_SESSION, f"There is no live session {session_id!r}.")
     return jsonify(kicked=True), 202
 

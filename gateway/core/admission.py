@@ -13,7 +13,7 @@ by anyone, logged in or not, so:
 - what one sends before it has a session is counted (:meth:`Admission.strike`): a client
   that keeps sending what no honest client sends is closed at once.
 
-The Socket.IO layer (:mod:`gateway.guard`) feeds this from Engine.IO's events.
+The Socket.IO layer (:mod:`gateway.transport.guard`) feeds this from Engine.IO's events.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from auth.models import db
 
-from .extensions import gateway
+from .extension import gateway
+from .extension import hub_for
 
 bp = Blueprint("pages", __name__)
 logger = logging.getLogger("gateway")
@@ -64,7 +65,7 @@ def readyz() -> ResponseReturnValue:
     except Exception as exc:  # any driver error means not ready
         logger.warning("readiness: database unreachable: %s", exc.__class__.__name__)
         checks["database"] = "unreachable"
-    hub = current_app.extensions["gateway"]
+    hub = hub_for()
     checks["bus"] = "ok" if hub.bus.healthy else "unreachable"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
@@ -73,5 +74,5 @@ def readyz() -> ResponseReturnValue:
 @bp.route("/metrics")
 def metrics() -> ResponseReturnValue:
     """This worker's metrics in the Prometheus text format."""
-    hub = current_app.extensions["gateway"]
+    hub = hub_for()
     return Response(generate_latest(hub.metrics.registry), content_type=CONTENT_TYPE_LATEST)

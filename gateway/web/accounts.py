@@ -17,7 +17,7 @@ from auth.models import db
 from auth.models import stale_logins
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from ..cluster.hub import Hub
 
 logger = logging.getLogger("gateway")
 

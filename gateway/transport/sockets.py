@@ -6,23 +6,21 @@ import io
 import logging
 from typing import Any
 
-from flask import Flask
-from flask import current_app
-from flask import request
-from flask import session as flask_session
-from flask_socketio import ConnectionRefusedError  # not the builtin of the same name
 from engineio.payload import Payload
+from flask import Flask
+from flask import request
+from flask_socketio import ConnectionRefusedError  # not the builtin of the same name
+from flask_socketio import SocketIO
 
-from auth.models import User
+from auth import login_from_cookie
 
-from .errors import UNAUTHORIZED
-from .errors import error_payload
-from .admission import Admission
-from .extensions import socketio
+from ..core.errors import UNAUTHORIZED
+from ..core.errors import error_payload
+from ..core.admission import Admission
 from .guard import ConnectionGuard
-from .hub import Hub
-from .hub import Refused
-from .session import SessionUser
+from ..cluster.hub import Hub
+from ..cluster.hub import Refused
+from ..core.session import SessionUser
 
 logger = logging.getLogger("gateway")
 
@@ -35,14 +33,6 @@ logger = logging.getLogger("gateway")
 MAX_POST_PACKETS = 1024
 # (A process-wide class attribute: engineio offers no per-server setting.)
 Payload.max_decode_packets = MAX_POST_PACKETS
-
-
-def _hub() -> Hub:
-    return current_app.extensions["gateway"]  # type: ignore[no-any-return]
-
-
-def _guard() -> ConnectionGuard:
-    return current_app.extensions["gateway.guard"]  # type: ignore[no-any-return]
 
 
 def _refuse(code: str, message: str) -> ConnectionRefusedError:
@@ -59,40 +49,39 @@ def _info() -> dict[str, Any]:
     }
 
 
-@socketio.on("connect")
-def on_connect(auth: Any = None) -> None:
-    # The login cookie's "ID:EPOCH" (Flask-Login's key), checked as its user loader
-    # does (active, same epoch), with one plain SELECT instead of loading a User.
-    login_id = flask_session.get("_user_id")
-    row = User.login_row(str(login_id)) if login_id else None
-    if row is None:
-        refused = _hub().refuse(UNAUTHORIZED, "Log in before connecting.")
-        raise _refuse(refused.code, refused.message)
-    user_id, name, is_admin, epoch = row
-    user = SessionUser(id=str(user_id), name=name, is_admin=is_admin, auth_epoch=epoch)
-    try:
-        _hub().connect(request.sid, user, auth, _info())  # type: ignore[attr-defined]
-    except Refused as exc:
-        raise _refuse(exc.code, exc.message) from None
-    _guard().established(request.sid)  # type: ignore[attr-defined]
+def install_handlers(app: Flask, socketio: SocketIO, hub: Hub, guard: ConnectionGuard) -> None:
+    """Every Socket.IO handler of the gateway, registered here and nowhere else.
 
-
-@socketio.on("disconnect")
-def on_disconnect(reason: Any = None) -> None:
-    _hub().disconnect(request.sid)  # type: ignore[attr-defined]
-    # The transport may stay open: it is a connection without a session again.
-    _guard().released(request.environ.get("gateway.eio_sid"))
-
-
-def install_message_handlers(app: Flask, hub: Hub) -> None:
-    """``event`` and ``ack``, registered on the python-socketio server itself.
-
-    They are the hot path: Flask-SocketIO would build a request context for each (URL
-    matching and the session cookie decoded again, about a third of the CPU of an echo),
-    and an echo pays it twice (the event, then the client's ack). They need only the
-    connection's sid, and an app context for the apps' handlers. Connect and disconnect
-    keep Flask-SocketIO's layer: they read the login cookie.
+    ``connect`` and ``disconnect`` go through Flask-SocketIO (a request context: they
+    read the login cookie and the client's address). ``event`` and ``ack`` are the hot
+    path and are registered on the python-socketio server itself: Flask-SocketIO would
+    build a request context for each (URL matching and the session cookie decoded
+    again, about a third of the CPU of an echo), and an echo pays it twice (the event,
+    then the client's ack). They need only the connection's sid, and an app context for
+    the apps' handlers. Anything else (``*``) counts against the session's event rate
+    like any event: a flood of unknown messages meets the rate limit, then the abuse
+    limit.
     """
+    def on_connect(auth: Any = None) -> None:
+        user = login_from_cookie()
+        if user is None:
+            refused = hub.refuse(UNAUTHORIZED, "Log in before connecting.")
+            raise _refuse(refused.code, refused.message)
+        user_id, name, is_admin, epoch = user
+        session_user = SessionUser(id=str(user_id), name=name, is_admin=is_admin,
+                                   auth_epoch=epoch)
+        sid: str = request.sid  # type: ignore[attr-defined]
+        try:
+            hub.connect(sid, session_user, auth, _info())
+        except Refused as exc:
+            raise _refuse(exc.code, exc.message) from None
+        guard.established(sid)
+
+    def on_disconnect(reason: Any = None) -> None:
+        hub.disconnect(request.sid)  # type: ignore[attr-defined]
+        # The transport may stay open: it is a connection without a session again.
+        guard.released(request.environ.get("gateway.eio_sid"))
+
     def on_event(sid: str, *args: Any) -> dict[str, Any]:
         if len(args) != 1:
             return hub.malformed(sid, 'Send one object: {"id", "name", "data"}.')
@@ -103,10 +92,11 @@ def install_message_handlers(app: Flask, hub: Hub) -> None:
         hub.ack(sid, args[0] if len(args) == 1 else None)
 
     def on_other(name: Any, sid: str, *args: Any) -> dict[str, Any]:
-        # Counted against the session's event rate like any event (a flood of unknown
-        # messages meets the rate limit, then the abuse limit).
         return hub.malformed(sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
 
+    # After init_app, Flask-SocketIO registers on this app's own server.
+    socketio.on("connect")(on_connect)
+    socketio.on("disconnect")(on_disconnect)
     socketio.server.on("event", on_event, namespace="/")
     socketio.server.on("ack", on_ack, namespace="/")
     socketio.server.on("*", on_other, namespace="/")

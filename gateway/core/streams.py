@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .bus import Target
+from .targets import Target
 
 
 @dataclass
@@ -34,7 +34,7 @@ class UserStream:
 
     def __init__(self, user_id: str, name: str, limit: int, auth_epoch: int = 0) -> None:
         self.user_id, self.name = user_id, name
-        self.auth_epoch = auth_epoch  # of the login that opened it (see gateway.accounts)
+        self.auth_epoch = auth_epoch  # of the login that opened it (see gateway.web.accounts)
         self.seq = 0
         self._buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=limit)
         self._cond = threading.Condition()

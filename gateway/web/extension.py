@@ -1,25 +1,35 @@
-"""The ``Gateway`` Flask extension: session apps, and sending to sessions from anywhere."""
+"""The ``Gateway`` Flask extension: session apps, and sending to sessions from anywhere.
+
+``socketio`` and ``gateway`` are the two extension objects, created unbound here and
+bound to an app in :func:`gateway.web.app.create_app`. The gateway stores itself in
+``app.extensions["gateway"]``, as Flask's extensions do; what it runs for each app (the
+:class:`Hub`, the connection guard) is kept per app and found with :func:`hub_for`.
+"""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 from flask import current_app
 from flask_socketio import SocketIO
 
-from .admission import Admission
-from .apps import AppCatalog
-from .apps import EventHandler
-from .apps import MainFunction
-from .bus import Target
-from .guard import ConnectionGuard
-from .hub import Hub
-from .metrics import GuardCollector
-from .presence import Presence
-from .presence import PresenceChange
-from .registry import SessionRegistry
+from auth.signals import logged_out
+
+from ..core.admission import Admission
+from ..core.apps import AppCatalog
+from ..core.apps import EventHandler
+from ..core.apps import MainFunction
+from ..core.targets import Target
+from ..transport.guard import ConnectionGuard
+from ..cluster.hub import Hub
+from ..metrics import GuardCollector
+from ..core.presence import Presence
+from ..core.presence import PresenceChange
+from ..core.registry import SessionRegistry
 
 
 class _SocketIOTransport:
@@ -56,17 +66,28 @@ class _SocketIORuntime:
         self.sleep = socketio.sleep
 
 
+@dataclass
+class AppRuntime:
+    """What the gateway runs for one Flask app."""
+
+    hub: Hub
+    guard: ConnectionGuard
+    #: The embedded server's bound on connections waiting for headers (for /metrics).
+    header_waits: Any = None
+
+
 class Gateway:
     """Session apps and the sends that reach them.
 
     ``@gateway.app(name)`` and ``@gateway.on(event, app=name)`` register at import
-    time; the runtime (a :class:`Hub` per Flask app) lives in
-    ``app.extensions["gateway"]`` and is found through ``current_app``.
+    time; the runtime (a :class:`Hub` per Flask app) is found with :func:`hub_for`.
     """
 
     def __init__(self, app: Flask | None = None, socketio: SocketIO | None = None) -> None:
         self.catalog = AppCatalog()
         self._presence_listeners: list[Callable[[PresenceChange], None]] = []
+        self._runtimes: weakref.WeakKeyDictionary[Flask, AppRuntime] = \
+            weakref.WeakKeyDictionary()
         if app is not None and socketio is not None:
             self.init_app(app, socketio)
 
@@ -85,7 +106,7 @@ class Gateway:
                                 malformed=lambda sid: hub.malformed(sid))
         guard.install()
         if settings["ASYNC_MODE"] == "eventlet":
-            from .eventlet_support import install_websocket
+            from ..transport.eventlet import install_websocket
             # A frame is one Socket.IO packet: an event's data and its envelope.
             max_frame = max(64 * 1024, 2 * settings["MAX_EVENT_BYTES"])
             guard.websockets = install_websocket(socketio.server.eio, settings["INBOUND_RATE"],
@@ -95,12 +116,21 @@ class Gateway:
                   runtime=_SocketIORuntime(socketio),
                   task_context=task_context)
         hub.every("connections without a session", 1.0, guard.sweep)
-        hub.metrics.registry.register(GuardCollector(guard, app.extensions))
-        app.extensions["gateway.guard"] = guard
+        runtime = AppRuntime(hub, guard)
+        hub.metrics.registry.register(GuardCollector(runtime))
         for listener in self._presence_listeners:
             hub.presence.subscribe(listener)
-        app.extensions["gateway"] = hub
+        self._runtimes[app] = runtime
+        app.extensions["gateway"] = self
         return hub
+
+    def runtime_for(self, app: Flask) -> AppRuntime:
+        try:
+            return self._runtimes[app]
+        except KeyError:
+            raise RuntimeError(
+                "The gateway is not initialised on this app: call create_app()."
+            ) from None
 
     # -- registration ----------------------------------------------------
 
@@ -138,12 +168,8 @@ class Gateway:
 
     @property
     def hub(self) -> Hub:
-        try:
-            return current_app.extensions["gateway"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise RuntimeError(
-                "The gateway is not initialised on this app: call create_app()."
-            ) from None
+        """The current app's hub."""
+        return hub_for()
 
     @property
     def presence(self) -> Presence:
@@ -166,7 +192,7 @@ class Gateway:
         name: ids and names are never matched against each other.
 
         Returns how many sessions of this worker it reached. Raises
-        :class:`~gateway.errors.BusUnavailable` when the cluster's message queue is
+        :class:`~gateway.core.errors.BusUnavailable` when the cluster's message queue is
         down: nothing was sent then.
         """
         target = Target.of(session=session, user=user, user_name=user_name, topic=topic,
@@ -181,3 +207,27 @@ class Gateway:
     def kick(self, session_id: str) -> int:
         """Close one session, wherever it lives, with reason ``kicked``."""
         return self.hub.kick(session_id)
+
+
+@logged_out.connect
+def _close_sessions_on_logout(app: Flask, *, user_id: int, name: str) -> int:
+    """A user logged out: close every live session of the account, on every worker."""
+    return hub_for(app).close_user(user_id, "logged_out", "You logged out.")
+
+
+def runtime_for(app: Flask | None = None) -> AppRuntime:
+    """What the gateway runs for ``app`` (default: the current app)."""
+    app = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    extension = app.extensions.get("gateway")
+    if not isinstance(extension, Gateway):
+        raise RuntimeError("The gateway is not initialised on this app: call create_app().")
+    return extension.runtime_for(app)
+
+
+def hub_for(app: Flask | None = None) -> Hub:
+    """The :class:`Hub` of ``app`` (default: the current app): the one way to find it."""
+    return runtime_for(app).hub
+
+
+socketio = SocketIO()
+gateway = Gateway()

@@ -4,7 +4,7 @@
   body ``{"to": {...}, "name": STR, "args": OBJ}``; ``202 {"accepted": true}``, or the
   error shape with 400 (bad body), 401 (no or bad token), 403 (a login cookie is not a
   token), 413 (too large), 503 (the message queue is down: nothing was sent). The body
-  is strict JSON (:mod:`gateway.jsonsafe`): ``Content-Type: application/json``, UTF-8,
+  is strict JSON (:mod:`gateway.core.jsonsafe`): ``Content-Type: application/json``, UTF-8,
   no ``NaN``/``Infinity``, nested at most :data:`PUSH_MAX_DEPTH` deep.
 - ``GET /api/v1/presence[?topic=NAME]``: who is online (or in ``topic``) across the
   cluster; for a token or an admin's login.
@@ -38,18 +38,19 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from auth.tokens import ApiToken
 
-from .bus import Target
-from .errors import BAD_REQUEST
-from .errors import INTERNAL_ERROR
-from .errors import TOO_LARGE
-from .errors import TOO_MANY_SESSIONS
-from .errors import UNAUTHORIZED
-from .errors import BusUnavailable
-from .errors import GatewayError
-from .errors import error_payload
-from .hub import Hub
-from .jsonsafe import JsonRejected
-from .jsonsafe import loads_strict
+from ..core.targets import Target
+from ..core.errors import BAD_REQUEST
+from ..core.errors import INTERNAL_ERROR
+from ..core.errors import TOO_LARGE
+from ..core.errors import TOO_MANY_SESSIONS
+from ..core.errors import UNAUTHORIZED
+from ..core.errors import BusUnavailable
+from ..core.errors import GatewayError
+from ..core.errors import error_payload
+from ..cluster.hub import Hub
+from .extension import hub_for
+from ..core.jsonsafe import JsonRejected
+from ..core.jsonsafe import loads_strict
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 logger = logging.getLogger("gateway")
@@ -71,9 +72,6 @@ PUSH_MAX_DEPTH = 32
 #: Where the SSE stream is served (see :func:`unbuffered_stream`).
 STREAM_PATH = "/api/v1/stream"
 
-
-def _hub() -> Hub:
-    return current_app.extensions["gateway"]  # type: ignore[no-any-return]
 
 
 def _error(status: int, code: str, message: str) -> ResponseReturnValue:
@@ -141,9 +139,9 @@ def api_internal_error(exc: InternalServerError) -> ResponseReturnValue:
 
 
 def json_body(max_depth: int) -> Any:
-    """The request body as strict JSON (:func:`~gateway.jsonsafe.loads_strict`).
+    """The request body as strict JSON (:func:`~gateway.core.jsonsafe.loads_strict`).
 
-    Raises :class:`~gateway.jsonsafe.JsonRejected` (400) for a Content-Type other than
+    Raises :class:`~gateway.core.jsonsafe.JsonRejected` (400) for a Content-Type other than
     ``application/json`` (a charset other than UTF-8 included), invalid UTF-8, invalid
     JSON, ``NaN``/``Infinity``, or nesting deeper than ``max_depth``; and
     ``RequestEntityTooLarge`` (413) past ``MAX_CONTENT_LENGTH``.
@@ -212,7 +210,7 @@ def push() -> ResponseReturnValue:
     except GatewayError as exc:  # JsonRejected included
         return _error(400, exc.code, str(exc))
     try:
-        _hub().send(target, name, args)
+        hub_for().send(target, name, args)
     except BusUnavailable as exc:
         logger.error("push refused: %s", exc)
         return _error(503, exc.code, str(exc))
@@ -226,7 +224,7 @@ def presence() -> ResponseReturnValue:
     denied = _require_token(allow_admin=True)
     if denied is not None:
         return denied
-    hub = _hub()
+    hub = hub_for()
     topic = request.args.get("topic")
     users = hub.presence.members(topic) if topic else hub.presence.online()
     return jsonify(topic=topic, users=users, worker=hub.worker_id,
@@ -259,7 +257,7 @@ def stream() -> ResponseReturnValue:
     """
     if not current_user.is_authenticated:
         return _error(401, UNAUTHORIZED, "Log in before opening a stream.")
-    hub = _hub()
+    hub = hub_for()
     # A malformed id (not 1 to 18 ASCII digits) counts as none: a 400 would make an
     # EventSource give up for good, and the id is only a hint of where to resume.
     last = parse_last_event_id(request.headers.get("Last-Event-ID")

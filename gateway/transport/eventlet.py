@@ -45,7 +45,7 @@ from eventlet.websocket import ConnectionClosedError
 from eventlet.websocket import RFC6455WebSocket
 from engineio.async_drivers.eventlet import WebSocketWSGI
 
-from .delivery import TokenBucket
+from ..core.delivery import TokenBucket
 
 logger = logging.getLogger("gateway")
 
@@ -135,7 +135,7 @@ class GuardedWebSocketWSGI(WebSocketWSGI):
         ws = super()._handle_hybi_request(environ)
         ws.__class__ = GuardedWebSocket
         ws._guard(self.rate, self.burst)
-        eio_sid = environ.get("gateway.eio_sid")  # set at the handshake (gateway.guard)
+        eio_sid = environ.get("gateway.eio_sid")  # set at the handshake (gateway.transport.guard)
         if eio_sid is None:  # an upgrade from long-polling names its session
             eio_sid = urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("sid", [None])[0]
         if eio_sid is not None:
@@ -275,17 +275,15 @@ def serving_options(settings: dict[str, Any]) -> dict[str, int]:
     return {"backlog": settings["BACKLOG"], "pool": pool}
 
 
-def serve(app: Any, host: str, port: int) -> None:
+def serve(app: Any, host: str, port: int, waits: HeaderWaits) -> None:
     """The embedded eventlet server (what ``socketio.run`` does, with serving defaults
     fit for many long-lived WebSockets and hostile clients: see :func:`serving_options`
-    and :class:`DeadlineProtocol`)."""
+    and :class:`DeadlineProtocol`); ``waits`` bounds connections waiting for headers."""
     settings = app.config["GATEWAY"]
     options = serving_options(settings)
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family, backlog=options["backlog"])
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    waits = HeaderWaits(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"])
-    app.extensions["gateway.header_waits"] = waits  # for /metrics
     protocol = type("GatewayHttpProtocol", (DeadlineProtocol,), {
         "header_seconds": settings["HANDSHAKE_SECONDS"], "waits": waits})
     # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback. Its

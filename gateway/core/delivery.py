@@ -1,6 +1,6 @@
 """Sequencing, replay buffer and exactly-once bookkeeping of one session (no IO).
 
-Not thread-safe on their own: :class:`gateway.session.Session` guards them.
+Not thread-safe on their own: :class:`gateway.core.session.Session` guards them.
 """
 
 from __future__ import annotations
