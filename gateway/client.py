@@ -21,6 +21,8 @@ from dataclasses import field
 from typing import Any
 
 import socketio
+from .core.errors import SESSION_CLOSED
+from .core.errors import UNAUTHORIZED
 
 __all__ = ["EventFailed", "GatewayClient", "Resume"]
 
@@ -192,7 +194,7 @@ class GatewayClient:
                 return
             except (socketio.exceptions.ConnectionError, TimeoutError):
                 if isinstance(self.connect_error, dict) \
-                        and self.connect_error.get("message") == "unauthorized":
+                        and self.connect_error.get("message") == UNAUTHORIZED:
                     return
                 time.sleep(delay)  # back-off between reconnect attempts
                 delay = min(self.max_backoff, delay * 2)
@@ -212,7 +214,7 @@ class GatewayClient:
                 # A fresh session: what was in flight belongs to the old one.
                 for pending in self._pending.values():
                     pending.ack = {"ok": False, "error": {
-                        "code": "session_closed", "message": "The session was replaced."}}
+                        "code": SESSION_CLOSED, "message": "The session was replaced."}}
                     pending.done.set()
                 self._pending.clear()
                 self._next_id = 1

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..core.errors import BusUnavailable
 from ..core.errors import GatewayError
+from ..core.errors import BAD_REQUEST
 from ..core.targets import Target
 from ..core.jsonsafe import dumps_strict
 
@@ -43,9 +44,9 @@ Spawn = Callable[[Callable[[], None]], Any]
 def send_message(target: Target, name: str, args: dict[str, Any] | None) -> dict[str, Any]:
     """The bus message of a send."""
     if not isinstance(name, str) or not name:
-        raise GatewayError("A command name must be a non-empty string.", code="bad_request")
+        raise GatewayError("A command name must be a non-empty string.", code=BAD_REQUEST)
     if args is not None and not isinstance(args, dict):
-        raise GatewayError("A command's args must be an object.", code="bad_request")
+        raise GatewayError("A command's args must be an object.", code=BAD_REQUEST)
     return {"type": "send", "to": target.to_dict(), "name": name, "args": args or {}}
 
 

@@ -12,6 +12,8 @@ from ..core.targets import Target
 from .bus import RedisStream
 from .bus import close_message
 from .bus import send_message
+from ..core.errors import KICKED
+from ..core.errors import LOGGED_OUT
 
 
 class Emitter:
@@ -36,7 +38,7 @@ class Emitter:
                            everyone=everyone)
         return self.publish(send_message(target, name, args))
 
-    def close_user(self, user: str | int | None = None, reason: str = "logged_out",
+    def close_user(self, user: str | int | None = None, reason: str = LOGGED_OUT,
                    message: str = "You were logged out.", *,
                    user_name: str | None = None) -> str:
         """Close every session of the user with id ``user`` (or, given ``user_name``
@@ -46,7 +48,7 @@ class Emitter:
 
     def kick(self, session_id: str,
              message: str = "An administrator ended the session.") -> str:
-        return self.publish(close_message(Target.of(session=session_id), "kicked", message))
+        return self.publish(close_message(Target.of(session=session_id), KICKED, message))
 
     def publish(self, message: dict[str, Any]) -> str:
         return self._stream.publish(dict(message, origin=self.origin))

@@ -24,6 +24,14 @@ from ..core.errors import GatewayError
 from ..core.errors import ProtocolError
 from ..core.errors import ReplayOverflow
 from ..core.errors import SessionClosed
+from ..core.errors import EXPIRED
+from ..core.errors import FORBIDDEN
+from ..core.errors import KICKED
+from ..core.errors import REPLAY_OVERFLOW
+from ..core.errors import SESSION_CLOSED
+from ..core.errors import SLOW_CONSUMER
+from ..core.errors import UNKNOWN
+from ..core.errors import CLOSED
 from ..metrics import GatewayMetrics
 from ..core.presence import Presence
 from ..core.presence import PresenceChange
@@ -178,7 +186,7 @@ class Hub:
     def _closed(self, session: Session) -> None:
         for topic in self.registry.remove(session):
             self._presence_changed(session.user, topic, False)
-        self.metrics.closes.labels(session.close_reason or "closed").inc()
+        self.metrics.closes.labels(session.close_reason or CLOSED).inc()
         self.metrics.closed_commands += session.last_seq
 
     def _resume(self, sid: str, user: SessionUser,
@@ -189,29 +197,29 @@ class Hub:
         if session is None:
             tomb = self.registry.tombstone(wanted.session)
             if tomb is None:
-                return None, "unknown"
+                return None, UNKNOWN
             if tomb[0] != user.id:
-                return None, "forbidden"
-            return None, "replay_overflow" if tomb[1] == "slow_consumer" else "expired"
+                return None, FORBIDDEN
+            return None, REPLAY_OVERFLOW if tomb[1] == SLOW_CONSUMER else EXPIRED
         if session.user.id != user.id or session.app != request.app \
                 or not session.verify_token(wanted.token):
             logger.warning("resume of session %s refused for user %s: forbidden",
                            wanted.session, user.name)
-            return None, "forbidden"
+            return None, FORBIDDEN
         try:
             old_sid = session.resume(sid, wanted.token, wanted.last_seq)
         except SessionClosed:
-            return None, "expired"
+            return None, EXPIRED
         except ReplayOverflow:
-            session.close("slow_consumer", "Commands were lost; starting a new session.")
-            return None, "replay_overflow"
+            session.close(SLOW_CONSUMER, "Commands were lost; starting a new session.")
+            return None, REPLAY_OVERFLOW
         self.registry.rebind(session, old_sid, sid)
         if old_sid is not None:
             # Still attached elsewhere: a reload racing its own disconnect, or a duplicated
             # tab (sessionStorage is copied). Tell the old connection, so a live duplicate
             # stops instead of resuming back and the two tabs taking turns.
             self.transport.emit(old_sid, "close", {
-                "reason": "kicked", "message": "This session was resumed in another tab."})
+                "reason": KICKED, "message": "This session was resumed in another tab."})
             self.transport.disconnect(old_sid)
         logger.info("session %s resumed: sid=%s last_seq=%d", session.id, sid, wanted.last_seq)
         return session, None
@@ -226,7 +234,7 @@ class Hub:
         """Handle an ``event`` message and return its ack payload."""
         session = self.registry.by_sid(sid)
         if session is None:
-            return failed("session_closed", "This connection has no open session.")
+            return failed(SESSION_CLOSED, "This connection has no open session.")
         started = time.perf_counter()
         try:
             ack = session.handle(parse_event(message, self.settings["MAX_EVENT_BYTES"]))
@@ -311,7 +319,7 @@ class Hub:
 
     def kick(self, session_id: str, message: str = "An administrator ended the session.") -> int:
         """Close one session with reason ``kicked``, wherever it lives."""
-        return self._dispatch(close_message(Target.of(session=session_id), "kicked", message))
+        return self._dispatch(close_message(Target.of(session=session_id), KICKED, message))
 
     def _dispatch(self, message: dict[str, Any]) -> int:
         target = Target.from_dict(message["to"])
@@ -401,7 +409,7 @@ class Hub:
             session.flush()
         return len(reached)
 
-    def shutdown(self, reason: str = "server_shutdown") -> int:
+    def shutdown(self, reason: str = SERVER_SHUTDOWN) -> int:
         """Refuse new sessions and close every session (their on_close callbacks run)."""
         self.draining = True
         sessions = self.registry.all()

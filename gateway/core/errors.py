@@ -1,4 +1,5 @@
-"""The gateway's exceptions and the one error payload shape used everywhere."""
+"""Every code the gateway speaks, as a named constant, its exceptions, and the one error
+payload shape used everywhere. A code is written as a string literal nowhere else."""
 
 from __future__ import annotations
 
@@ -21,11 +22,29 @@ SESSION_CLOSED = "session_closed"
 # Sends (Python API, HTTP API, CLI).
 BUS_UNAVAILABLE = "bus_unavailable"  # the message queue cannot be reached: nothing was sent
 
+# HTTP API errors besides the above.
+FORBIDDEN = "forbidden"
+NOT_FOUND = "not_found"
+UNKNOWN_SESSION = "unknown_session"  # the admin API: no live session with that id
+METHOD_NOT_ALLOWED = "method_not_allowed"
+
+# Why a session closed (the ``close`` message's ``reason``).
+CLOSED = "closed"  # its app finished
+EXPIRED = "expired"  # detached longer than the resume window
+LOGGED_OUT = "logged_out"
+KICKED = "kicked"  # by an administrator, a newer tab, or for flooding
+SLOW_CONSUMER = "slow_consumer"  # its replay buffer overflowed
+CLOSE_REASONS = frozenset({CLOSED, EXPIRED, LOGGED_OUT, KICKED, SERVER_SHUTDOWN, SLOW_CONSUMER})
+
+# Why a resume was not possible (``session`` with ``resumed: false``; also SSE ``reset``).
+UNKNOWN = "unknown"  # no such session (ever, or forgotten)
+REPLAY_OVERFLOW = "replay_overflow"  # commands were lost: start afresh
+# and FORBIDDEN (another user's, or a wrong token) and EXPIRED.
+
 EVENT_ERROR_CODES = frozenset(
     {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED,
      BUS_UNAVAILABLE}  # the last: a handler's send needed the cluster's bus, which is down
 )
-
 
 
 def error_payload(code: str, message: str) -> dict[str, Any]:
@@ -66,7 +85,7 @@ class SessionClosed(GatewayError):
 
     code = SESSION_CLOSED
 
-    def __init__(self, reason: str = "closed", message: str | None = None) -> None:
+    def __init__(self, reason: str = CLOSED, message: str | None = None) -> None:
         super().__init__(message or f"The session is closed ({reason}).")
         self.reason = reason
 
@@ -74,7 +93,7 @@ class SessionClosed(GatewayError):
 class ReplayOverflow(GatewayError):
     """More unacknowledged commands than the replay limit allows."""
 
-    code = "slow_consumer"
+    code = SLOW_CONSUMER
 
 
 class IllegalTransition(RuntimeError):

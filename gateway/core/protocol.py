@@ -21,9 +21,6 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 MAX_ID = 2**53 - 1  # largest integer a JavaScript client can count to exactly
 
-CLOSE_REASONS = frozenset(
-    {"closed", "expired", "logged_out", "kicked", "server_shutdown", "slow_consumer"}
-)
 
 
 @dataclass(frozen=True)

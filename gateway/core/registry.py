@@ -8,6 +8,7 @@ from collections import Counter
 
 from .session import Session
 from .session import SessionState
+from .errors import CLOSED
 
 #: Closed session ids remembered, so a late resume is told "expired", not "unknown".
 TOMBSTONES = 10_000
@@ -85,7 +86,7 @@ class SessionRegistry:
                 if session.id in self._topics[topic] and self._leave(session, topic):
                     gone.append(topic)
             self._online_watchers.discard(session.id)
-            self._tombstones[session.id] = (session.user.id, session.close_reason or "closed")
+            self._tombstones[session.id] = (session.user.id, session.close_reason or CLOSED)
             while len(self._tombstones) > TOMBSTONES:
                 self._tombstones.popitem(last=False)
         return gone

@@ -41,7 +41,11 @@ from .errors import IllegalTransition
 from .errors import ProtocolError
 from .errors import ReplayOverflow
 from .errors import SessionClosed
-from .protocol import CLOSE_REASONS
+from .errors import CLOSE_REASONS
+from .errors import EXPIRED
+from .errors import KICKED
+from .errors import SLOW_CONSUMER
+from .errors import CLOSED
 from .protocol import EventMessage
 from .protocol import failed
 from .protocol import ok
@@ -251,7 +255,7 @@ class Session:
         with self._flush_lock:
             with self._cond:
                 if self.closed:
-                    raise SessionClosed(self.close_reason or "closed")
+                    raise SessionClosed(self.close_reason or CLOSED)
                 if not self._stream.can_resume_from(last_seq):
                     raise ReplayOverflow(f"Commands after seq {last_seq} are gone.")
                 old_sid = self.sid
@@ -288,7 +292,7 @@ class Session:
                                   and self._detach_generation == generation)
         if self._linger(lambda: not still_detached(), self.limits.resume_seconds):
             return
-        self.close("expired", "The session was disconnected for too long.")
+        self.close(EXPIRED, "The session was disconnected for too long.")
 
     def _linger(self, done: Callable[[], bool], seconds: float) -> bool:
         """Wait up to ``seconds`` for ``done()`` or the close; True unless it timed out."""
@@ -301,7 +305,7 @@ class Session:
                 self._cond.wait(remaining)
         return True
 
-    def close(self, reason: str = "closed", message: str | None = None, *,
+    def close(self, reason: str = CLOSED, message: str | None = None, *,
               hang_up: bool = False) -> None:
         """End the session: tell the client why, wake the app, run ``on_close``.
 
@@ -373,7 +377,7 @@ class Session:
         may_schedule, schedule = schedule, False
         with self._cond:
             if self.closed:
-                raise SessionClosed(self.close_reason or "closed")
+                raise SessionClosed(self.close_reason or CLOSED)
             try:
                 command = self._stream.push(name, payload, size)
             except ReplayOverflow:
@@ -389,8 +393,8 @@ class Session:
                         self._flush_scheduled = schedule = True
         if overflow:
             logger.warning("session %s is a slow consumer: closing it", self.id)
-            self.close("slow_consumer", "Too many commands were not acknowledged.")
-            raise SessionClosed("slow_consumer")
+            self.close(SLOW_CONSUMER, "Too many commands were not acknowledged.")
+            raise SessionClosed(SLOW_CONSUMER)
         if flush_now:
             self.flush()
             # A full batch went out: let other connections have their turn before this
@@ -419,7 +423,7 @@ class Session:
             self._stream.ack(seq)
             finished = self._run.finished and not self.spec.keep_open and not self._stream
         if finished:
-            self.close("closed", "The app has finished.")
+            self.close(CLOSED, "The app has finished.")
 
     @property
     def unacked(self) -> int:
@@ -479,7 +483,7 @@ class Session:
             logger.warning("session %s of %s is over its event rate", self.id, self.user.name)
         if self._refused_in_a_row >= self.limits.abuse_limit:
             logger.warning("session %s of %s kept flooding: ending it", self.id, self.user.name)
-            self.close("kicked", "Too many events: the session was ended.", hang_up=True)
+            self.close(KICKED, "Too many events: the session was ended.", hang_up=True)
         return failed(RATE_LIMITED, "Too many events; slow down.")
 
     def _dispatch(self, event: EventMessage) -> dict[str, Any]:
@@ -532,7 +536,7 @@ class Session:
                 if ready():
                     return True
                 if self.closed:
-                    raise SessionClosed(self.close_reason or "closed")
+                    raise SessionClosed(self.close_reason or CLOSED)
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -582,7 +586,7 @@ class Session:
         """
         with self._cond:
             if self.closed:
-                raise SessionClosed(self.close_reason or "closed")
+                raise SessionClosed(self.close_reason or CLOSED)
             self.topics.add(topic)
             if presence:
                 self.watching.add(topic)
@@ -593,7 +597,7 @@ class Session:
         """Be sent ``presence`` (with ``topic`` null) when a user comes online or goes offline."""
         with self._cond:
             if self.closed:
-                raise SessionClosed(self.close_reason or "closed")
+                raise SessionClosed(self.close_reason or CLOSED)
             self.watching.add(None)
         if self._on_topic is not None:
             self._on_topic(self, None, True)  # None: the cluster itself, not a topic
@@ -629,7 +633,7 @@ class Session:
                           message="The app stopped because of an internal error.")
             except SessionClosed:
                 pass
-            self.close("closed", "The app stopped because of an internal error.")
+            self.close(CLOSED, "The app stopped because of an internal error.")
             return
         self._finished()
 
@@ -640,11 +644,11 @@ class Session:
                 return
             done = not self._stream
         if done:
-            self.close("closed", "The app has finished.")
+            self.close(CLOSED, "The app has finished.")
         else:
             # Wait for the client to acknowledge the last commands, but not forever.
             self._runtime.spawn(self._close_after_grace)
 
     def _close_after_grace(self) -> None:
         if not self._linger(lambda: False, self.limits.resume_seconds):
-            self.close("closed", "The app has finished.")
+            self.close(CLOSED, "The app has finished.")

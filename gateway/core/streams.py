@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .targets import Target
+from .errors import LOGGED_OUT
+from .errors import SERVER_SHUTDOWN
 
 
 @dataclass
@@ -88,7 +90,7 @@ class UserStreams:
             stream = self._streams.get(user_id)
             if stream is None or stream.closed or stream.auth_epoch != auth_epoch:
                 if stream is not None:
-                    stream.close("logged_out")
+                    stream.close(LOGGED_OUT)
                 stream = self._streams[user_id] = UserStream(user_id, name, self.replay_limit,
                                                              auth_epoch)
             stream.attach()
@@ -110,7 +112,7 @@ class UserStreams:
             stream.push(name, args)
 
     def on_close(self, target: Target, reason: str) -> None:
-        if reason in ("logged_out", "server_shutdown"):
+        if reason in (LOGGED_OUT, SERVER_SHUTDOWN):
             for stream in self._matching(target):
                 stream.close(reason)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import GatewayError
+from .errors import BAD_REQUEST
 
 #: What a send can be addressed to. ``user`` is a user id, ``user_name`` a user name:
 #: two kinds, never matched against each other (a user named "2" is not user 2).
@@ -37,10 +38,10 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise GatewayError(f"Unknown kind of address {self.kind!r}.", code="bad_request")
+            raise GatewayError(f"Unknown kind of address {self.kind!r}.", code=BAD_REQUEST)
         if self.kind == "user" and (self.value is None or _user_id(self.value) != self.value):
             raise GatewayError(f"A user target is a user id (digits), not {self.value!r}; "
-                               "a name is a user_name target.", code="bad_request")
+                               "a name is a user_name target.", code=BAD_REQUEST)
 
     def to_dict(self) -> dict[str, Any]:
         """The address as ``POST /api/v1/push`` and the bus write it."""
@@ -68,14 +69,14 @@ class Target:
         if len(given) != 1:
             raise GatewayError(
                 "Address a send to exactly one of session=, user=, user_name=, topic= or "
-                "everyone=True.", code="bad_request")
+                "everyone=True.", code=BAD_REQUEST)
         kind, value = given[0]
         if kind == "user":
             user_id = _user_id(value)
             if user_id is None:
                 raise GatewayError(
                     f"user= takes a user id (a number), not {value!r}; address a user by "
-                    "name with user_name=.", code="bad_request")
+                    "name with user_name=.", code=BAD_REQUEST)
             return cls("user", user_id)
         return cls(kind, None if value is None else str(value))
 
@@ -85,7 +86,7 @@ class Target:
         {"topic": NAME} | {"everyone": true}``; a bare number ``{"user": 5}`` is an id.
         A bare string ``{"user": "5"}`` is refused: it does not say which it is."""
         if not isinstance(data, dict) or len(data) != 1:
-            raise GatewayError(_TO_FORMS, code="bad_request")
+            raise GatewayError(_TO_FORMS, code=BAD_REQUEST)
         (kind, value), = data.items()
         if kind == "everyone" and value is True:
             return cls("everyone")
@@ -95,7 +96,7 @@ class Target:
                 and not isinstance(value, bool) and str(value):
             return cls(kind, str(value))
         raise GatewayError(f'"to" has an invalid address {kind!r}. {_TO_FORMS}',
-                           code="bad_request")
+                           code=BAD_REQUEST)
 
     @classmethod
     def _user_from(cls, value: Any) -> Target:
@@ -108,7 +109,7 @@ class Target:
                 f'"to": {{"user": {json.dumps(value[:64])}}} does not say whether it is a '
                 'user id or a user name: write {"user": {"id": ID}} or '
                 '{"user": {"name": NAME}}.',
-                code="bad_request")
+                code=BAD_REQUEST)
         elif isinstance(value, dict) and len(value) == 1:
             (key, inner), = value.items()
             if key == "id":
@@ -118,4 +119,4 @@ class Target:
             elif key == "name" and isinstance(inner, str) and inner:
                 return cls("user_name", inner)
         raise GatewayError('"to": "user" must be {"id": ID} (a number) or {"name": NAME} '
-                           '(a non-empty string).', code="bad_request")
+                           '(a non-empty string).', code=BAD_REQUEST)

@@ -12,6 +12,7 @@ from typing import Any
 from gateway import GatewayError
 from gateway import Session
 from gateway import gateway
+from gateway.core.errors import BAD_REQUEST
 
 TOPIC = "lobby"
 MAX_TEXT = 2000
@@ -30,6 +31,6 @@ def start(session: Session) -> None:
 def say(session: Session, data: Any) -> int:
     text = data.get("text") if isinstance(data, dict) else None
     if not isinstance(text, str) or not text.strip():
-        raise GatewayError('chat.say needs {"text": a non-empty string}.', code="bad_request")
+        raise GatewayError('chat.say needs {"text": a non-empty string}.', code=BAD_REQUEST)
     return gateway.send("chat.message", {"user": session.user.name, "text": text[:MAX_TEXT],
                                          "at": time.time()}, topic=TOPIC)

@@ -7,6 +7,7 @@ from typing import Any
 from gateway import GatewayError
 from gateway import Session
 from gateway import gateway
+from gateway.core.errors import BAD_REQUEST
 
 
 @gateway.app("echo", keep_open=True, title="Echo",
@@ -18,6 +19,6 @@ def start(session: Session) -> None:
 @gateway.on("echo", app="echo")
 def echo(session: Session, data: Any) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise GatewayError('echo needs {"text": STRING}.', code="bad_request")
+        raise GatewayError('echo needs {"text": STRING}.', code=BAD_REQUEST)
     session.send("output", kind="text", content=data["text"])
     return data["text"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from auth.models import db
 from auth.models import stale_logins
+from ..core.errors import LOGGED_OUT
 
 if TYPE_CHECKING:
     from ..cluster.hub import Hub
@@ -42,13 +43,13 @@ class AccountCheck:
             db.session.remove()  # no transaction left open between checks
         for stream in streams:
             if (stream.user_id, stream.auth_epoch) in stale:
-                stream.close("logged_out")
+                stream.close(LOGGED_OUT)
         # Only the sessions begun under a stale login: one the user opened after
         # logging in again (new password, or enabled again) stays.
         closed: Counter[str] = Counter()
         for session in sessions:
             if (session.user.id, session.user.auth_epoch) in stale:
-                session.close("logged_out", MESSAGE)
+                session.close(LOGGED_OUT, MESSAGE)
                 closed[session.user.name] += 1
         for name, count in closed.items():
             logger.info("account %s changed: %d live session(s) closed", name, count)

@@ -25,12 +25,15 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from ..core.errors import BAD_REQUEST
+from ..core.errors import FORBIDDEN
+from ..core.errors import UNKNOWN_SESSION
 from ..core.errors import UNAUTHORIZED
 from ..core.errors import UNKNOWN_EVENT
 from ..core.errors import GatewayError
-from ..core.errors import error_payload
+from ..core.errors import KICKED
 from .extension import gateway
 from .extension import hub_for
+from .responses import error_response
 from ..core.protocol import SESSION_ID
 
 if TYPE_CHECKING:
@@ -40,8 +43,6 @@ if TYPE_CHECKING:
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 logger = logging.getLogger("gateway.admin")
 
-FORBIDDEN = "forbidden"
-UNKNOWN_SESSION = "unknown_session"
 #: How often an ``admin`` session looks for changes to send (Flask setting
 #: ``ADMIN_REFRESH_SECONDS`` overrides it, for tests).
 REFRESH_SECONDS = 1.0
@@ -93,10 +94,6 @@ def init_hub(hub: Hub) -> None:
 
 
 # -- the HTTP API -----------------------------------------------------------
-
-
-def error_response(status: int, code: str, message: str) -> ResponseReturnValue:
-    return jsonify(error=error_payload(code, message)), status
 
 
 def admin_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -168,7 +165,7 @@ def admin_app(session: Session) -> None:
     if not session.user.is_admin:
         logger.warning("user %s opened the admin app without the admin flag",
                        session.user.name)
-        session.close("kicked", "The admin app is for administrators only.")
+        session.close(KICKED, "The admin app is for administrators only.")
         return
     refresh = float(current_app.config.get("ADMIN_REFRESH_SECONDS", REFRESH_SECONDS))
     shown: list[dict[str, Any]] | None = None

@@ -40,22 +40,26 @@ from auth.tokens import ApiToken
 
 from ..core.targets import Target
 from ..core.errors import BAD_REQUEST
+from ..core.errors import FORBIDDEN
 from ..core.errors import INTERNAL_ERROR
 from ..core.errors import TOO_LARGE
 from ..core.errors import TOO_MANY_SESSIONS
 from ..core.errors import UNAUTHORIZED
 from ..core.errors import BusUnavailable
 from ..core.errors import GatewayError
-from ..core.errors import error_payload
+from ..core.errors import METHOD_NOT_ALLOWED
+from ..core.errors import NOT_FOUND
+from ..core.errors import REPLAY_OVERFLOW
+from ..core.errors import UNKNOWN
 from ..cluster.hub import Hub
 from .extension import hub_for
+from .responses import error_response
 from ..core.jsonsafe import JsonRejected
 from ..core.jsonsafe import loads_strict
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 logger = logging.getLogger("gateway")
 
-FORBIDDEN = "forbidden"
 #: The SSE keep-alive interval, in seconds: an idle stream gets a comment every half of
 #: it (proxies close idle responses), so a reader whose client went away is noticed
 #: (a write fails) and its slot freed within it. The Flask setting
@@ -75,11 +79,9 @@ STREAM_PATH = "/api/v1/stream"
 
 
 def _error(status: int, code: str, message: str) -> ResponseReturnValue:
-    response = jsonify(error=error_payload(code, message))
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="gateway"'
-    return response
+    """An API error; a 401 says how to authenticate (a bearer token)."""
+    return error_response(status, code, message,
+                          challenge='Bearer realm="gateway"' if status == 401 else None)
 
 
 def _bearer_token() -> ApiToken | None | bool:
@@ -114,7 +116,7 @@ def api_not_found(exc: HTTPException) -> ResponseReturnValue:
     """Under /api/ every answer has the JSON error shape, unknown routes included."""
     if not request.path.startswith("/api/"):
         return exc
-    code = "not_found" if exc.code == 404 else "method_not_allowed"
+    code = NOT_FOUND if exc.code == 404 else METHOD_NOT_ALLOWED
     return _error(exc.code or 404, code, exc.description or code)
 
 
@@ -284,7 +286,7 @@ def stream() -> ResponseReturnValue:
         try:
             yield "retry: 2000\n\n"
             if after > user_stream.seq:
-                yield _sse("reset", {"reason": "unknown"})
+                yield _sse("reset", {"reason": UNKNOWN})
                 after = 0
             while True:
                 # A comment every half interval: the first write to a client that went
@@ -294,7 +296,7 @@ def stream() -> ResponseReturnValue:
                     yield _sse("close", {"reason": batch.closed})
                     return
                 if batch.missed:
-                    yield _sse("reset", {"reason": "replay_overflow"})
+                    yield _sse("reset", {"reason": REPLAY_OVERFLOW})
                 if not batch.commands:
                     yield ": keep-alive\n\n"
                     continue

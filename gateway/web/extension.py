@@ -30,6 +30,7 @@ from ..metrics import GuardCollector
 from ..core.presence import Presence
 from ..core.presence import PresenceChange
 from ..core.registry import SessionRegistry
+from ..core.errors import LOGGED_OUT
 
 
 class _SocketIOTransport:
@@ -199,7 +200,7 @@ class Gateway:
                            everyone=everyone)
         return self.hub.send(target, name, args)
 
-    def close_user(self, user: str | int, reason: str = "logged_out",
+    def close_user(self, user: str | int, reason: str = LOGGED_OUT,
                    message: str = "You were logged out.") -> int:
         """Close every live session of the user with id ``user``, on every worker."""
         return self.hub.close_user(user, reason, message)
@@ -212,7 +213,7 @@ class Gateway:
 @logged_out.connect
 def _close_sessions_on_logout(app: Flask, *, user_id: int, name: str) -> int:
     """A user logged out: close every live session of the account, on every worker."""
-    return hub_for(app).close_user(user_id, "logged_out", "You logged out.")
+    return hub_for(app).close_user(user_id, LOGGED_OUT, "You logged out.")
 
 
 def runtime_for(app: Flask | None = None) -> AppRuntime:
