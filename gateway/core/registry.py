@@ -191,7 +191,8 @@ class SessionRegistry:
         """Sessions by lifecycle state."""
         with self._lock:
             counted = Counter(
-                (s.lifecycle or SessionState.ATTACHED).value for s in self._by_id.values()
+                (SessionState.ATTACHED if s.lifecycle is SessionState.NEW else s.lifecycle).value
+                for s in self._by_id.values()
             )
         return {state.value: counted.get(state.value, 0)
                 for state in (SessionState.ATTACHED, SessionState.DETACHED)}

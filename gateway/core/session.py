@@ -75,13 +75,14 @@ class Runtime(Protocol):
 
 
 class SessionState(enum.Enum):
+    NEW = "new"  # made, not yet attached to its first connection
     ATTACHED = "attached"  # a live connection carries it
     DETACHED = "detached"  # no connection; waits up to RESUME_SECONDS for one
     CLOSED = "closed"  # finished for good; every blocking call raises SessionClosed
 
 
 _TRANSITIONS = {
-    None: {SessionState.ATTACHED},
+    SessionState.NEW: {SessionState.ATTACHED},
     SessionState.ATTACHED: {SessionState.ATTACHED, SessionState.DETACHED, SessionState.CLOSED},
     SessionState.DETACHED: {SessionState.ATTACHED, SessionState.CLOSED},
     SessionState.CLOSED: set(),
@@ -156,8 +157,11 @@ class _AppRun:
     waiters: dict[str, _Waiter] = field(default_factory=dict)  # request id -> waiter
 
 
-class Session:
-    """A browser tab's server-side session, owned by a :class:`SessionRegistry`."""
+class SessionDriver:
+    """What drives a session, for the hub and the transport: its lifecycle (``attach``,
+    ``resume``, ``detach``, ``close``), commands out (``enqueue``, ``flush``,
+    ``acknowledge``), events in (``handle``, ``refuse``) and its app's task (``start``).
+    Apps see the :class:`Session` API instead."""
 
     # Thousands live in one worker: no per-instance __dict__ (``state`` is the app's own).
     __slots__ = (
@@ -184,7 +188,7 @@ class Session:
         self.state: dict[str, Any] = {}  # free for the app's own use
         self.topics: set[str] = set()
         self.watching: set[str | None] = set()  # presence it is told about (None: online)
-        self.lifecycle: SessionState | None = None
+        self.lifecycle = SessionState.NEW
         self.close_reason: str | None = None
         self.sid: str | None = None  # the connection carrying the session, if attached
         self.limits = limits
@@ -209,7 +213,7 @@ class Session:
         self._handling = threading.Lock()  # one inbound event at a time
 
     def __repr__(self) -> str:
-        state = self.lifecycle.value if self.lifecycle else "new"
+        state = self.lifecycle.value
         return f"<Session {self.id} app={self.app} user={self.user.name} {state}>"
 
     # -- lifecycle -------------------------------------------------------
@@ -220,7 +224,7 @@ class Session:
 
     def _transition(self, to: SessionState) -> None:
         if to not in _TRANSITIONS[self.lifecycle]:
-            current = self.lifecycle.value if self.lifecycle else "new"
+            current = self.lifecycle.value
             raise IllegalTransition(
                 f"Session {self.id} cannot go from {current} to {to.value}."
             )
@@ -345,16 +349,7 @@ class Session:
             except Exception:
                 logger.exception("on_close callback of session %s failed", self.id)
 
-    def on_close(self, callback: Callable[[Session], Any]) -> Callable[[Session], Any]:
-        """Register ``callback(session)`` to run once when the session closes."""
-        self._close_callbacks.append(callback)
-        return callback
-
     # -- commands to the browser ----------------------------------------
-
-    def send(self, name: str, args: dict[str, Any] | None = None, /, **kwargs: Any) -> int:
-        """Send the command ``name`` with ``args`` (or keyword arguments); return its seq."""
-        return self._push(name, dict(args or {}, **kwargs), schedule=True)
 
     def enqueue(self, name: str, args: dict[str, Any]) -> int:
         """Like :meth:`send`, but leave the flush to the caller (who must call :meth:`flush`):
@@ -526,7 +521,7 @@ class Session:
             self._cond.notify_all()
         return ok(None)
 
-    # -- the app's blocking calls ----------------------------------------
+    # -- waiting, for the app's blocking calls ----------------------------
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Wait until ``ready()``; raise SessionClosed if the session closes first."""
@@ -541,6 +536,74 @@ class Session:
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining)
+
+    # -- running the app -------------------------------------------------
+
+    def start(self, wrap: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
+        """Run the app's main function as a background task (``wrap`` adds context)."""
+        if self.spec.main is None:
+            return
+        with self._cond:
+            self._run.started = True
+        task = self._run_app if wrap is None else wrap(self._run_app)
+        self._runtime.spawn(task)
+
+    def _run_app(self) -> None:
+        try:
+            assert self.spec.main is not None
+            self.spec.main(self)
+        except SessionClosed:
+            pass
+        except Exception:
+            logger.exception("app %r failed in session %s", self.app, self.id)
+            try:
+                self._push("error", {"code": INTERNAL_ERROR, "message":
+                                     "The app stopped because of an internal error."},
+                           schedule=True)
+            except SessionClosed:
+                pass
+            self.close(CLOSED, "The app stopped because of an internal error.")
+            return
+        self._finished()
+
+    def _finished(self) -> None:
+        with self._cond:
+            self._run.finished = True
+            if self.closed or self.spec.keep_open:
+                return
+            done = not self._stream
+        if done:
+            self.close(CLOSED, "The app has finished.")
+        else:
+            # Wait for the client to acknowledge the last commands, but not forever.
+            self._runtime.spawn(self._close_after_grace)
+
+    def _close_after_grace(self) -> None:
+        if not self._linger(lambda: False, self.limits.resume_seconds):
+            self.close(CLOSED, "The app has finished.")
+
+
+class Session(SessionDriver):
+    """A browser tab's server-side session, as its app sees it: ``send``, ``ask``,
+    ``receive``/``events``, ``sleep``, topics and presence, ``state`` (the app's own
+    dict), ``on_close``; ``id``, ``user``, ``app`` and ``info`` to read. Owned by a
+    :class:`~gateway.core.registry.SessionRegistry`; what the hub calls is in
+    :class:`SessionDriver`."""
+
+    __slots__ = ()
+
+    def on_close(self, callback: Callable[[Session], Any]) -> Callable[[Session], Any]:
+        """Register ``callback(session)`` to run once when the session closes."""
+        self._close_callbacks.append(callback)
+        return callback
+
+    # -- commands to the browser ------------------------------------------
+
+    def send(self, name: str, args: dict[str, Any] | None = None, /, **kwargs: Any) -> int:
+        """Send the command ``name`` with ``args`` (or keyword arguments); return its seq."""
+        return self._push(name, dict(args or {}, **kwargs), schedule=True)
+
+    # -- events from the browser, and replies -----------------------------
 
     def receive(self, timeout: float | None = None) -> Event | None:
         """Next event for the app; None after ``timeout`` seconds; SessionClosed if closed."""
@@ -577,6 +640,8 @@ class Session:
         """Wait ``seconds``; wake early with SessionClosed if the session closes."""
         self._wait(lambda: False, seconds)
 
+    # -- topics and presence ----------------------------------------------
+
     def join(self, topic: str, *, presence: bool = False) -> None:
         """Receive what is sent to ``topic``.
 
@@ -608,47 +673,3 @@ class Session:
             self.watching.discard(topic)
         if self._on_topic is not None:
             self._on_topic(self, topic, False)
-
-    # -- running the app -------------------------------------------------
-
-    def start(self, wrap: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
-        """Run the app's main function as a background task (``wrap`` adds context)."""
-        if self.spec.main is None:
-            return
-        with self._cond:
-            self._run.started = True
-        task = self._run_app if wrap is None else wrap(self._run_app)
-        self._runtime.spawn(task)
-
-    def _run_app(self) -> None:
-        try:
-            assert self.spec.main is not None
-            self.spec.main(self)
-        except SessionClosed:
-            pass
-        except Exception:
-            logger.exception("app %r failed in session %s", self.app, self.id)
-            try:
-                self.send("error", code=INTERNAL_ERROR,
-                          message="The app stopped because of an internal error.")
-            except SessionClosed:
-                pass
-            self.close(CLOSED, "The app stopped because of an internal error.")
-            return
-        self._finished()
-
-    def _finished(self) -> None:
-        with self._cond:
-            self._run.finished = True
-            if self.closed or self.spec.keep_open:
-                return
-            done = not self._stream
-        if done:
-            self.close(CLOSED, "The app has finished.")
-        else:
-            # Wait for the client to acknowledge the last commands, but not forever.
-            self._runtime.spawn(self._close_after_grace)
-
-    def _close_after_grace(self) -> None:
-        if not self._linger(lambda: False, self.limits.resume_seconds):
-            self.close(CLOSED, "The app has finished.")

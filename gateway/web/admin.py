@@ -68,7 +68,7 @@ def local_session_rows(hub: Hub) -> list[dict[str, Any]]:
     rows = []
     for session in hub.registry.all():
         info = session.info
-        state = session.lifecycle.value if session.lifecycle else "new"
+        state = session.lifecycle.value
         rows.append({
             "id": session.id,
             "user": session.user.to_dict(),
