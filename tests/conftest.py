@@ -74,7 +74,7 @@ def set_limits(app: Flask):
     def _set(**settings: Any) -> None:
         app.config["GATEWAY"].update(settings)
         hub: Hub = hub_for(app)
-        hub.limits = SessionLimits.from_settings(app.config["GATEWAY"])
+        hub.connections.limits = SessionLimits.from_settings(app.config["GATEWAY"])
 
     return _set
 

@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from gateway.cluster.emitter import Emitter
-from gateway.cluster.bus import RedisBus
+from gateway.cluster.messages import Message
+from gateway.cluster.messages import PresenceUpdate
+from gateway.cluster.messages import Send
+from gateway.cluster.messages import Snapshots
+from gateway.cluster.messages import encode
+from gateway.cluster.redis_bus import RedisBus
 from gateway.core.targets import Target
-from gateway.cluster.bus import send_message
 from gateway.core.errors import BusUnavailable
 from gateway.core.errors import GatewayError
 from gateway.core.presence import Presence
@@ -28,19 +32,19 @@ class Worker:
         self.bus = RedisBus(url, worker_id=name, channel="test", heartbeat=heartbeat,
                             block=0.2, max_backoff=0.3)
         self.presence = Presence(name)
-        self.delivered: list[dict[str, Any]] = []
+        self.delivered: list[Message] = []
         self.here: dict[tuple[str | None, str], str] = {}
         self.threads: list[threading.Thread] = []
 
-    def deliver(self, message: dict[str, Any]) -> None:
-        if message["type"] == "presence":
+    def deliver(self, message: Message) -> None:
+        if isinstance(message, PresenceUpdate):
             self.presence.apply_change(message)
-        elif message["type"] == "presence.snapshots":
+        elif isinstance(message, Snapshots):
             alive = {self.presence.worker_id}
-            for snapshot in message["snapshots"]:
-                if snapshot["worker"] != self.presence.worker_id:
+            for snapshot in message.snapshots:
+                if snapshot.worker != self.presence.worker_id:
                     self.presence.apply_snapshot(snapshot)
-                    alive.add(snapshot["worker"])
+                    alive.add(snapshot.worker)
             self.presence.retain_workers(alive)
         else:
             self.delivered.append(message)
@@ -51,7 +55,7 @@ class Worker:
         self.threads.append(thread)
 
     def start(self) -> Worker:
-        self.bus.start(self.deliver, lambda: self.presence.snapshot_message(self.here),
+        self.bus.start(self.deliver, lambda: self.presence.snapshot(self.here),
                        self.spawn)
         wait_for(lambda: self.bus.healthy, 10, message=f"bus of {self.presence.worker_id} up")
         return self
@@ -66,7 +70,7 @@ class Worker:
             thread.join(5)
 
     def texts(self) -> list[str]:
-        return [m["args"]["text"] for m in self.delivered if m["type"] == "send"]
+        return [m.args["text"] for m in self.delivered if isinstance(m, Send)]
 
 
 @pytest.fixture
@@ -84,7 +88,7 @@ def workers(redis_server: RedisServer) -> Iterator[list[Worker]]:  # noqa: F811
 
 
 def send(bus: RedisBus | Emitter, text: str) -> str:
-    return bus.publish(send_message(Target("user_name", "alice"), "toast", {"text": text}))
+    return bus.publish(Send.of(Target("user_name", "alice"), "toast", {"text": text}))
 
 
 def test_targets_keep_user_ids_and_user_names_apart():
@@ -109,7 +113,7 @@ def test_targets_keep_user_ids_and_user_names_apart():
 def test_emitter_addresses_ids_and_names(monkeypatch):
     emitter = Emitter("redis://127.0.0.1:1/0")  # never reached: publish is captured
     published: list[dict[str, Any]] = []
-    monkeypatch.setattr(emitter, "publish", lambda m: published.append(m) or "1-0")
+    monkeypatch.setattr(emitter, "publish", lambda m: published.append(encode(m)) or "1-0")
     emitter.send("toast", {"text": "a"}, user=7)
     emitter.send("toast", {"text": "b"}, user_name="alice")
     emitter.close_user(7)

@@ -9,9 +9,11 @@ import uuid
 from typing import Any
 
 from ..core.targets import Target
-from .bus import RedisStream
-from .bus import close_message
-from .bus import send_message
+from .messages import Close
+from .messages import Message
+from .messages import Send
+from .messages import encode
+from .redis_bus import RedisStream
 from ..core.errors import KICKED
 from ..core.errors import LOGGED_OUT
 
@@ -36,22 +38,22 @@ class Emitter:
              everyone: bool = False) -> str:
         target = Target.of(session=session, user=user, user_name=user_name, topic=topic,
                            everyone=everyone)
-        return self.publish(send_message(target, name, args))
+        return self.publish(Send.of(target, name, args))
 
     def close_user(self, user: str | int | None = None, reason: str = LOGGED_OUT,
                    message: str = "You were logged out.", *,
                    user_name: str | None = None) -> str:
         """Close every session of the user with id ``user`` (or, given ``user_name``
         instead, of the user with that name) on every worker."""
-        return self.publish(close_message(Target.of(user=user, user_name=user_name),
-                                          reason, message))
+        return self.publish(Close(Target.of(user=user, user_name=user_name), reason, message))
 
     def kick(self, session_id: str,
              message: str = "An administrator ended the session.") -> str:
-        return self.publish(close_message(Target.of(session=session_id), KICKED, message))
+        return self.publish(Close(Target.of(session=session_id), KICKED, message))
 
-    def publish(self, message: dict[str, Any]) -> str:
-        return self._stream.publish(dict(message, origin=self.origin))
+    def publish(self, message: Message) -> str:
+        """Publish ``message``; return its stream entry id."""
+        return self._stream.publish(dict(encode(message), origin=self.origin))
 
     def close(self) -> None:
         self._stream.close()

@@ -39,6 +39,26 @@ class PresenceChange:
 Listener = Callable[[PresenceChange], None]
 
 
+@dataclass(frozen=True)
+class PresenceUpdate:
+    """One change of one worker's presence, versioned by that worker (a bus message)."""
+
+    worker: str
+    version: int
+    user: dict[str, str]  # {"id", "name"}
+    topic: str | None
+    present: bool
+
+
+@dataclass(frozen=True)
+class PresenceSnapshot:
+    """One worker's whole presence, as its heartbeat publishes it."""
+
+    worker: str
+    version: int
+    entries: list[tuple[str | None, str, str]]  # (topic, user id, user name)
+
+
 class _Worker:
     __slots__ = ("entries", "version")
 
@@ -90,36 +110,35 @@ class Presence:
     # -- this worker's own changes ---------------------------------------
 
     def local_change(self, user: dict[str, str], topic: str | None,
-                     present: bool) -> dict[str, Any]:
-        """Apply a change of this worker's presence; return the bus message announcing it."""
+                     present: bool) -> PresenceUpdate:
+        """Apply a change of this worker's presence; return the update announcing it."""
         with self._lock:
             self._version += 1
             version = self._version
-        message = {"type": "presence", "worker": self.worker_id, "version": version,
-                   "user": user, "topic": topic, "present": present}
-        self.apply_change(message)
-        return message
+        update = PresenceUpdate(self.worker_id, version, user, topic, present)
+        self.apply_change(update)
+        return update
 
-    def snapshot_message(self, here: dict[Key, str]) -> dict[str, Any]:
+    def snapshot(self, here: dict[Key, str]) -> PresenceSnapshot:
         """This worker's full presence, as the heartbeat publishes it."""
         with self._lock:
             version = self._version
-        return {"worker": self.worker_id, "version": version,
-                "entries": [[topic, user_id, name] for (topic, user_id), name in here.items()]}
+        return PresenceSnapshot(self.worker_id, version,
+                                [(topic, user_id, name) for (topic, user_id), name in here.items()])
 
     # -- what the bus brings ------------------------------------------------
 
-    def apply_change(self, message: dict[str, Any]) -> None:
-        """A ``presence`` message of some worker (this one included)."""
-        key: Key = (message.get("topic"), str(message["user"]["id"]))
-        name = str(message["user"].get("name", key[1]))
+    def apply_change(self, update: PresenceUpdate) -> None:
+        """A presence update of some worker (this one included)."""
+        key: Key = (update.topic, str(update.user["id"]))
+        name = str(update.user.get("name", key[1]))
         changes = []
         with self._lock:
-            worker = self._workers.setdefault(message["worker"], _Worker())
-            if message["version"] <= worker.version:
+            worker = self._workers.setdefault(update.worker, _Worker())
+            if update.version <= worker.version:
                 return  # older than what we hold
-            worker.version = message["version"]
-            if message["present"]:
+            worker.version = update.version
+            if update.present:
                 if key not in worker.entries:
                     worker.entries[key] = name
                     changes += self._count(key, name, +1)
@@ -127,16 +146,16 @@ class Presence:
                 changes += self._count(key, name, -1)
         self._notify(changes)
 
-    def apply_snapshot(self, snapshot: dict[str, Any]) -> None:
+    def apply_snapshot(self, snapshot: PresenceSnapshot) -> None:
         """A worker's heartbeat snapshot: replace its entries unless ours are newer."""
         entries = {(topic, str(user_id)): str(name)
-                   for topic, user_id, name in snapshot["entries"]}
+                   for topic, user_id, name in snapshot.entries}
         changes = []
         with self._lock:
-            worker = self._workers.setdefault(snapshot["worker"], _Worker())
-            if snapshot["version"] < worker.version:
+            worker = self._workers.setdefault(snapshot.worker, _Worker())
+            if snapshot.version < worker.version:
                 return
-            worker.version = snapshot["version"]
+            worker.version = snapshot.version
             for key in [k for k in worker.entries if k not in entries]:
                 changes += self._count(key, worker.entries.pop(key), -1)
             for key, name in entries.items():

@@ -18,8 +18,8 @@ from ..core.errors import UNAUTHORIZED
 from ..core.errors import error_payload
 from ..core.admission import Admission
 from .guard import ConnectionGuard
-from ..cluster.hub import Hub
-from ..cluster.hub import Refused
+from ..cluster.connections import Connections
+from ..cluster.connections import Refused
 from ..core.session import SessionUser
 
 logger = logging.getLogger("gateway")
@@ -49,7 +49,8 @@ def _info() -> dict[str, Any]:
     }
 
 
-def install_handlers(app: Flask, socketio: SocketIO, hub: Hub, guard: ConnectionGuard) -> None:
+def install_handlers(app: Flask, socketio: SocketIO, connections: Connections,
+                     guard: ConnectionGuard) -> None:
     """Every Socket.IO handler of the gateway, registered here and nowhere else.
 
     ``connect`` and ``disconnect`` go through Flask-SocketIO (a request context: they
@@ -65,34 +66,34 @@ def install_handlers(app: Flask, socketio: SocketIO, hub: Hub, guard: Connection
     def on_connect(auth: Any = None) -> None:
         user = login_from_cookie()
         if user is None:
-            refused = hub.refuse(UNAUTHORIZED, "Log in before connecting.")
+            refused = connections.refuse(UNAUTHORIZED, "Log in before connecting.")
             raise _refuse(refused.code, refused.message)
         user_id, name, is_admin, epoch = user
         session_user = SessionUser(id=str(user_id), name=name, is_admin=is_admin,
                                    auth_epoch=epoch)
         sid: str = request.sid  # type: ignore[attr-defined]
         try:
-            hub.connect(sid, session_user, auth, _info())
+            connections.connect(sid, session_user, auth, _info())
         except Refused as exc:
             raise _refuse(exc.code, exc.message) from None
         guard.established(sid)
 
     def on_disconnect(reason: Any = None) -> None:
-        hub.disconnect(request.sid)  # type: ignore[attr-defined]
+        connections.disconnect(request.sid)  # type: ignore[attr-defined]
         # The transport may stay open: it is a connection without a session again.
         guard.released(request.environ.get("gateway.eio_sid"))
 
     def on_event(sid: str, *args: Any) -> dict[str, Any]:
         if len(args) != 1:
-            return hub.malformed(sid, 'Send one object: {"id", "name", "data"}.')
+            return connections.malformed(sid, 'Send one object: {"id", "name", "data"}.')
         with app.app_context():
-            return hub.event(sid, args[0])
+            return connections.event(sid, args[0])
 
     def on_ack(sid: str, *args: Any) -> None:
-        hub.ack(sid, args[0] if len(args) == 1 else None)
+        connections.ack(sid, args[0] if len(args) == 1 else None)
 
     def on_other(name: Any, sid: str, *args: Any) -> dict[str, Any]:
-        return hub.malformed(sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
+        return connections.malformed(sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
 
     # After init_app, Flask-SocketIO registers on this app's own server.
     socketio.on("connect")(on_connect)

@@ -90,7 +90,7 @@ def local_session_rows(hub: Hub) -> list[dict[str, Any]]:
 
 def init_hub(hub: Hub) -> None:
     """Let other workers ask this one for its sessions."""
-    hub.gatherers["sessions"] = lambda: local_session_rows(hub)
+    hub.router.gatherers["sessions"] = lambda: local_session_rows(hub)
 
 
 # -- the HTTP API -----------------------------------------------------------

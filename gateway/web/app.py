@@ -78,7 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         engineio_logger=False,
     )
     hub = gateway.init_app(app, socketio)
-    sockets.install_handlers(app, socketio, hub, runtime_for(app).guard)
+    sockets.install_handlers(app, socketio, hub.connections, runtime_for(app).guard)
     app.wsgi_app = build_middleware_stack(app, hub)  # type: ignore[method-assign]
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -8,7 +8,7 @@ from flask import current_app
 
 from ..cluster.emitter import Emitter
 from ..core.targets import Target
-from ..cluster.bus import send_message
+from ..cluster.messages import Send
 from ..core.errors import GatewayError
 from ..core.jsonsafe import loads_strict
 
@@ -38,7 +38,7 @@ def send(user_name: str | None, user_id: str | None, topic: str | None,
         args = loads_strict(json_args)  # strict: no NaN/Infinity, bounded depth
         target = Target.of(session=session_id, user=user_id, user_name=user_name,
                            topic=topic, everyone=everyone)
-        message = send_message(target, command, args)
+        message = Send.of(target, command, args)
     except ValueError as exc:
         raise click.UsageError(f"JSON_ARGS is not valid JSON: {exc}") from None
     except GatewayError as exc:

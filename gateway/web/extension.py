@@ -25,6 +25,7 @@ from ..core.apps import EventHandler
 from ..core.apps import MainFunction
 from ..core.targets import Target
 from ..transport.guard import ConnectionGuard
+from ..cluster.bus import make_bus
 from ..cluster.hub import Hub
 from ..metrics import GuardCollector
 from ..core.presence import Presence
@@ -104,7 +105,7 @@ class Gateway:
         admission = Admission(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"],
                               settings["HANDSHAKE_SECONDS"])
         guard = ConnectionGuard(socketio.server, admission, socketio.sleep,
-                                malformed=lambda sid: hub.malformed(sid))
+                                malformed=lambda sid: hub.connections.malformed(sid))
         guard.install()
         if settings["ASYNC_MODE"] == "eventlet":
             from ..transport.eventlet import install_websocket
@@ -112,7 +113,9 @@ class Gateway:
             max_frame = max(64 * 1024, 2 * settings["MAX_EVENT_BYTES"])
             guard.websockets = install_websocket(socketio.server.eio, settings["INBOUND_RATE"],
                                                  settings["INBOUND_BURST"], max_frame)
-        hub = Hub(settings, self.catalog,
+        bus = make_bus(settings["MESSAGE_QUEUE"], channel=settings["BUS_CHANNEL"],
+                       heartbeat=settings["PRESENCE_SECONDS"])
+        hub = Hub(settings, self.catalog, bus=bus,
                   transport=_SocketIOTransport(socketio, guard),
                   runtime=_SocketIORuntime(socketio),
                   task_context=task_context)
