@@ -371,6 +371,24 @@ function showToast(args) {
 
 // ---- the view -----------------------------------------------------------------------
 
+/**
+ * How each built-in command is drawn: the vocabulary of DESIGN.md, written only here.
+ * `restoring` is true when the view is redrawn from its journal after a reload.
+ * @type {ReadonlyMap<string, (view: View, args: CommandArgs, restoring: boolean) => void>}
+ */
+const BUILT_IN = new Map([
+  ['output', (view, args) => view.output(args)],
+  ['input', (view, args, restoring) => view.input(args, restoring)],
+  ['buttons', (view, args) => view.buttons(args)],
+  ['progress', (view, args) => view.progress(args)],
+  ['toast', (_view, args, restoring) => { if (!restoring) showToast(args); }],
+  ['clear', (view, args) => view.clear(args)],
+  ['error', (view, args) => view.error(args)],
+]);
+
+/** The names of the built-in commands; attach() handles each of them. */
+export const COMMAND_NAMES = Object.freeze(Array.from(BUILT_IN.keys()));
+
 export class View {
   /**
    * @param {Client} client
@@ -420,16 +438,9 @@ export class View {
    * @param {boolean} restoring
    */
   render(name, args, restoring) {
-    switch (name) {
-      case 'output': return this.output(args);
-      case 'input': return this.input(args, restoring);
-      case 'buttons': return this.buttons(args);
-      case 'progress': return this.progress(args);
-      case 'toast': return restoring ? null : showToast(args);
-      case 'clear': return this.clear(args);
-      case 'error': return this.error(args);
-      default: return this.unknown(name, args);
-    }
+    const draw = BUILT_IN.get(name);
+    if (draw) draw(this, args, restoring);
+    else this.unknown(name, args);
   }
 
   /** @param {OutputArgs} args */
@@ -815,7 +826,7 @@ export function attach(client, root) {
     view.render(name || command.name, a, false);
     view.record(name || command.name, a);
   };
-  ['output', 'input', 'buttons', 'progress', 'toast', 'clear', 'error'].forEach((name) => client.on(name, handle(name)));
+  COMMAND_NAMES.forEach((name) => client.on(name, handle(name)));
   client.on('*', handle(null));
 
   view.restore();
