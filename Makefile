@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Everything they need is
 # installed here: Python packages into .venv, npm packages into node_modules (the
-# browser client is copied to static/vendor/), Debian packages by scripts/system-deps.sh.
+# browser client is copied to static/vendor/; eslint and typescript for `make lint-js`),
+# Debian packages by scripts/system-deps.sh.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -42,6 +43,13 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PIP) install -q -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
+
+# The browser JavaScript (static/, native ES modules, no build step): eslint's recommended
+# rules (eslint.config.js), and tsc checking the JSDoc types (jsconfig.json; emits nothing).
+.PHONY: lint-js
+lint-js: node_modules/.installed
+	npx --no-install eslint static
+	npx --no-install tsc -p jsconfig.json
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -1,17 +1,20 @@
+// @ts-check
 /*
  * Admin page: the server's `admin` app sends the live sessions as an `output` table
  * (scope "sessions"), drawn by the default renderer. This script adds a Kick button to
  * each row; a click sends the event `kick` {session: ID}, which ends that session with
  * the close reason `kicked`. The row of this tab's own session gets no button.
  *
- * Built with DOM calls and textContent only.
+ * Built with DOM calls and textContent only. Mounted by page.js before the client connects.
  */
-(function () {
-  'use strict';
 
-  const client = window.gatewayClient;
-  const root = document.getElementById('gw-output');
+/** @import { Client, GatewayError } from '../gateway.js' */
 
+/**
+ * @param {Client} client
+ * @param {HTMLElement} root   the renderer's output
+ */
+export function mount(client, root) {
   const intro = document.createElement('section');
   intro.className = 'gw-card';
   const hint = intro.appendChild(document.createElement('p'));
@@ -22,26 +25,31 @@
   result.id = 'admin-result';
   result.className = 'gw-hint';
   result.setAttribute('aria-live', 'polite');
-  root.parentNode.insertBefore(intro, root);
+  root.before(intro);
 
+  /**
+   * @param {string} id
+   * @param {HTMLButtonElement} button
+   */
   function kick(id, button) {
     button.disabled = true;
     result.textContent = 'Ending session ' + id + '…';
     client.send('kick', { session: id }).then(() => {
       result.textContent = 'Session ' + id + ' ended.';
-    }, (err) => {
+    }, (/** @type {GatewayError} */ err) => {
       button.disabled = false;
       result.textContent = 'Could not end session ' + id + ': ' + err.message;
     });
   }
 
+  /** @param {HTMLTableElement} table */
   function decorate(table) {
     if (table.dataset.adminKick) return;
     table.dataset.adminKick = '1';
     const headers = Array.from(table.querySelectorAll('thead th')).map((th) => th.textContent);
     const column = headers.indexOf('session');
     if (column < 0) return;
-    const headRow = table.querySelector('thead tr');
+    const headRow = /** @type {HTMLTableRowElement} */ (table.querySelector('thead tr'));
     const th = headRow.appendChild(document.createElement('th'));
     th.scope = 'col';
     th.textContent = 'action';
@@ -63,9 +71,11 @@
   }
 
   function decorateAll() {
-    root.querySelectorAll('.gw-scope[data-scope="sessions"] table').forEach(decorate);
+    root.querySelectorAll('.gw-scope[data-scope="sessions"] table').forEach((table) => {
+      if (table instanceof HTMLTableElement) decorate(table);
+    });
   }
 
   new MutationObserver(decorateAll).observe(root, { childList: true, subtree: true });
-  decorateAll(); // tables restored from the journal before this script ran
-})();
+  decorateAll(); // tables restored from the journal before the demo was mounted
+}

@@ -1,14 +1,20 @@
+// @ts-check
 /*
  * Echo demo: a text box that sends the event `echo` {text}. The server answers twice:
  * the ack carries the same text (shown under the box), and an `output` command
  * (drawn by the renderer in #gw-output).
+ *
+ * Mounted by page.js before the client connects.
  */
-(function () {
-  'use strict';
+import { composer } from '../renderer.js';
 
-  const client = window.gatewayClient;
-  const root = document.getElementById('gw-output');
+/** @import { Client, GatewayError } from '../gateway.js' */
 
+/**
+ * @param {Client} client
+ * @param {HTMLElement} root   the renderer's output
+ */
+export function mount(client, root) {
   const form = document.createElement('form');
   form.id = 'echo-form';
   form.className = 'gw-card gw-compose';
@@ -25,7 +31,7 @@
   result.className = 'gw-hint';
   result.setAttribute('aria-live', 'polite');
 
-  const { input } = GatewayRenderer.composer(client, form, {
+  const { input } = composer(client, form, {
     row: row,
     id: 'echo-text',
     placeholder: 'Type a message',
@@ -36,7 +42,7 @@
         .then((reply) => {
           result.dataset.state = 'ok';
           result.textContent = 'Server acknowledged: ' + (typeof reply === 'string' ? reply : JSON.stringify(reply));
-        }, (err) => {
+        }, (/** @type {GatewayError} */ err) => {
           result.dataset.state = 'error';
           result.textContent = 'Not delivered: ' + err.message;
         });
@@ -44,6 +50,6 @@
   });
   form.appendChild(result);
 
-  root.parentNode.insertBefore(form, root);
+  root.before(form);
   input.focus();
-})();
+}

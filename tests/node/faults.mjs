@@ -2,17 +2,13 @@
 // Usage: node faults.mjs URL COOKIE EVENTS
 // Streams the `stream` app's commands, sends EVENTS `tally` events, survives every cut the
 // test's proxy makes, and prints one JSON line of what it saw.
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import vm from "node:vm";
 import { io } from "socket.io-client";
+import { Client, memoryStorage } from "../../static/gateway.js";
 
 const [url, cookie, eventsArg, secondsArg] = process.argv.slice(2);
 const EVENTS = Number(eventsArg);
 const PUMP_MS = (Number(secondsArg) * 1000) / (EVENTS / 20); // spreads the events over the stream
-globalThis.io = io;
-vm.runInThisContext(readFileSync(fileURLToPath(new URL("../../static/gateway.js", import.meta.url)), "utf8"));
-const { Client, memoryStorage } = globalThis.Gateway;
+globalThis.io = io; // what the page gets from vendor/socket.io.min.js; read by connect()
 
 const deadline = setTimeout(() => finish(2, "timed out"), 190000);
 const client = new Client({
