@@ -17,6 +17,15 @@ run: install vendor instance/secret_key
 test: install-dev vendor system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Lint before the suite: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade)
+# and mypy (strict on gateway/core) as configured in pyproject.toml, then the JS checks.
+.PHONY: lint lint-py
+lint: lint-py lint-js
+
+lint-py: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 # Several workers behind nginx on loopback (scripts/cluster.sh): Redis, WORKERS (3) gunicorn
 # eventlet workers sharing instance/gateway.db, nginx/cluster.conf on PORT (8080). Ctrl-C stops it.
 .PHONY: cluster

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -29,16 +30,30 @@ from .extension import socketio
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+
+def static_root() -> str:
+    """``static/`` of a checkout, or the ``gateway_static`` data package of an install."""
+    checkout = os.path.join(ROOT, "static")
+    if os.path.isdir(os.path.join(checkout, "pages")):
+        return checkout
+    spec = importlib.util.find_spec("gateway_static")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("The gateway's static files are missing: reinstall the package.")
+    return list(spec.submodule_search_locations)[0]
+
 WSGIApp = Callable[[dict[str, Any], Any], Any]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the gateway app: defaults, then ``GATEWAY_*`` environment, then ``config``."""
     settings = settings_module.load(overrides=config)
-    static = os.path.join(ROOT, "static")
-    app = Flask("gateway", static_folder=static,
+    static = static_root()
+    # A checkout keeps its instance folder (secret key, SQLite) beside static/; an
+    # installed package gets Flask's default, <prefix>/var/gateway-instance.
+    checkout = static == os.path.join(ROOT, "static")
+    app = Flask("gateway", static_folder=static, static_url_path="/static",
                 template_folder=os.path.join(static, "pages"),
-                instance_path=os.path.join(ROOT, "instance"))
+                instance_path=os.path.join(ROOT, "instance") if checkout else None)
     app.config.update(
         GATEWAY=settings,
         SECRET_KEY=settings["SECRET_KEY"],
