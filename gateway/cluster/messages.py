@@ -17,6 +17,7 @@ carries its ``origin``, so a worker skips its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from typing import Union
@@ -116,7 +117,7 @@ def decode(wire: Any) -> Message:
     if not isinstance(wire, dict):
         raise MessageError("not an object")
     kind = wire.get("type")
-    decoder = _DECODERS.get(kind)  # type: ignore[arg-type]
+    decoder = _DECODERS.get(kind) if isinstance(kind, str) else None
     if decoder is None:
         raise MessageError(f"unknown type {kind!r}")
     try:
@@ -125,7 +126,7 @@ def decode(wire: Any) -> Message:
         raise MessageError(f"invalid {kind} message: {exc}") from None
 
 
-_DECODERS: dict[str, Any] = {
+_DECODERS: dict[str, Callable[[dict[str, Any]], Message]] = {
     "send": lambda w: Send(Target.from_dict(w["to"]), w["name"], w["args"]),
     "close": lambda w: Close(Target.from_dict(w["to"]), w["reason"], w.get("message")),
     "presence": lambda w: PresenceUpdate(w["worker"], w["version"], w["user"], w.get("topic"),

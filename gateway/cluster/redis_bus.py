@@ -132,10 +132,11 @@ class RedisBus:
         while not self._stopping.is_set():
             try:
                 if last_id is None:  # start after what is already there
-                    newest = self._reader.xrevrange(self.stream.key, count=1)
+                    # (redis-py's replies are typed as unions of every reply kind)
+                    newest: Any = self._reader.xrevrange(self.stream.key, count=1)
                     last_id = newest[0][0].decode() if newest else "0-0"
-                batches = self._reader.xread({self.stream.key: last_id}, count=500,
-                                             block=int(self.block * 1000))
+                batches: Any = self._reader.xread({self.stream.key: last_id}, count=500,
+                                                  block=int(self.block * 1000))
                 self._set_ok("reader", True)
                 backoff = 0.1
             except self._errors as exc:
@@ -241,7 +242,8 @@ class RedisBus:
                   px=int(self.ttl * 1000))
         keys = list(redis.scan_iter(match=self._worker_key("*"), count=1000))
         snapshots = []
-        for raw in redis.mget(keys) if keys else ():
+        values: Any = redis.mget(keys) if keys else []
+        for raw in values:
             try:
                 snapshots.append(decode_snapshot(json.loads(raw)))
             except (TypeError, ValueError):

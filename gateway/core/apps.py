@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ class AppCatalog:
     def __contains__(self, name: str) -> bool:
         return name in self._apps
 
-    def __iter__(self) -> Iterable[AppSpec]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[AppSpec]:
         return iter(sorted(self._apps.values(), key=lambda spec: spec.name))
 
     def get(self, name: str) -> AppSpec | None:

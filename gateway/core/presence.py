@@ -21,7 +21,7 @@ from typing import Any
 
 logger = logging.getLogger("gateway")
 
-Key = tuple  # (topic or None, user id)
+Key = tuple[str | None, str]  # (topic or None, user id)
 
 
 @dataclass(frozen=True)

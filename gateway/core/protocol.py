@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from typing import TypeGuard
 
 from .errors import BAD_REQUEST
 from .errors import TOO_LARGE
@@ -43,7 +44,7 @@ class EventMessage:
     data: Any
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

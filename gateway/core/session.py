@@ -24,6 +24,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
+from typing import cast
 
 from .delivery import Command
 from .delivery import CommandStream
@@ -292,9 +293,11 @@ class SessionDriver:
         return True
 
     def _expire_after(self, generation: int) -> None:
-        still_detached = lambda: (self.lifecycle is SessionState.DETACHED  # noqa: E731
-                                  and self._detach_generation == generation)
-        if self._linger(lambda: not still_detached(), self.limits.resume_seconds):
+        def resumed_or_closed() -> bool:
+            return not (self.lifecycle is SessionState.DETACHED
+                        and self._detach_generation == generation)
+
+        if self._linger(resumed_or_closed, self.limits.resume_seconds):
             return
         self.close(EXPIRED, "The session was disconnected for too long.")
 
@@ -339,13 +342,13 @@ class SessionDriver:
         # Out of every index first, so nothing finds a closed session while the
         # connection is dropped and the app's callbacks (which may take a while) run.
         if self._on_closed is not None:
-            self._on_closed(self)
+            self._on_closed(cast(Session, self))
         if sid is not None:
             self._transport.disconnect(sid, hang_up=hang_up)
         logger.info("session %s closed: %s", self.id, reason)
         for callback in self._close_callbacks:
             try:
-                callback(self)
+                callback(cast(Session, self))
             except Exception:
                 logger.exception("on_close callback of session %s failed", self.id)
 
@@ -398,7 +401,8 @@ class SessionDriver:
         elif schedule:
             # Runs once this task yields, so commands produced together share a message.
             self._runtime.spawn(self.flush)
-        return command["seq"]
+        seq: int = command["seq"]
+        return seq
 
     def flush(self) -> None:
         """Emit the commands waiting for the connection, as one ``commands`` message."""
@@ -487,7 +491,7 @@ class SessionDriver:
         handler = self.spec.handlers.get(event.name)
         if handler is not None:
             try:
-                return ok(handler(self, event.data))
+                return ok(handler(cast(Session, self), event.data))
             except SessionClosed as exc:
                 return failed(SESSION_CLOSED, exc.message)
             except GatewayError as exc:
@@ -551,7 +555,7 @@ class SessionDriver:
     def _run_app(self) -> None:
         try:
             assert self.spec.main is not None
-            self.spec.main(self)
+            self.spec.main(cast(Session, self))
         except SessionClosed:
             pass
         except Exception:

@@ -61,7 +61,7 @@ class Target:
 
         ``user`` is a user id (an int, or a string of digits); ``user_name`` a user name.
         """
-        given = [(kind, value) for kind, value in
+        given: list[tuple[str, str | int | None]] = [(kind, value) for kind, value in
                  (("session", session), ("user", user), ("user_name", user_name),
                   ("topic", topic)) if value is not None]
         if everyone:
