@@ -63,7 +63,7 @@ def _gate(kind: str) -> Any:
                 elif kind == "gevent":
                     from gevent.lock import BoundedSemaphore as Semaphore
                 else:
-                    Semaphore = threading.BoundedSemaphore  # type: ignore[assignment,misc]
+                    Semaphore = threading.BoundedSemaphore
                 gate = _gates[kind] = Semaphore(MAX_CONCURRENT)
     return gate
 
@@ -102,10 +102,10 @@ def offload(fn: Callable[..., T], *args: Any) -> T:
         if kind == "eventlet":
             from eventlet import tpool
 
-            return tpool.execute(_in_background, fn, *args)  # type: ignore[no-any-return]
+            return tpool.execute(_in_background, fn, *args)
         if kind == "gevent":
             import gevent
 
-            return gevent.get_hub().threadpool.apply(  # type: ignore[no-any-return]
+            return gevent.get_hub().threadpool.apply(
                 _in_background, (fn, *args))
         return fn(*args)

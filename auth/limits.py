@@ -24,7 +24,7 @@ from .models import db
 KEY_MAX = 80
 
 
-class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+class LoginFailure(db.Model):  # type: ignore[name-defined]
     """One failed login, under one key (so two rows per failure)."""
 
     __tablename__ = "login_failures"

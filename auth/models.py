@@ -56,7 +56,7 @@ def new_epoch(old: int | None = None) -> int:
             return epoch
 
 
-class User(UserMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
     """An account. Its login cookie is ``"ID:EPOCH"`` (:meth:`get_id`), and neither part
     is ever shared with another account: ids are never reused (AUTOINCREMENT on SQLite;
     PostgreSQL's sequences never hand out an id twice either), and every account starts
@@ -263,7 +263,7 @@ def _sqlite_autoincrement() -> None:
     """
     raw = db.engine.raw_connection()
     try:
-        connection = raw.driver_connection
+        connection: Any = raw.driver_connection  # sqlite3.Connection
         if "AUTOINCREMENT" in _sqlite_table_sql(connection).upper():
             return  # the usual case: no lock taken
         isolation = connection.isolation_level

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask.signals import Namespace
+from blinker import Namespace
 
 _signals = Namespace()
 

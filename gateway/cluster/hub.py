@@ -81,7 +81,7 @@ class Hub:
         """See :meth:`Router.gather`."""
         return self.router.gather(what, timeout)
 
-    def every(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+    def every(self, name: str, interval: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` every ``interval`` seconds (in an app context) once started."""
         self.scheduler.every(name, interval, fn)
 

@@ -20,11 +20,11 @@ class Scheduler:
     def __init__(self, runtime: Runtime, task_context: TaskContext | None = None) -> None:
         self._runtime = runtime
         self._task_context = task_context
-        self._periodic: list[tuple[str, float, Callable[[], None]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], object]]] = []
         self._stopping = threading.Event()
         self.started = False
 
-    def every(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+    def every(self, name: str, interval: float, fn: Callable[[], object]) -> None:
         """Run ``fn`` every ``interval`` seconds (in an app context) once started."""
         self._periodic.append((name, interval, fn))
         if self.started:
@@ -44,7 +44,7 @@ class Scheduler:
         """Run ``fn`` in a task of the runtime, with the task context."""
         self._runtime.spawn(self._task_context(fn) if self._task_context else fn)
 
-    def _spawn_periodic(self, name: str, interval: float, fn: Callable[[], None]) -> None:
+    def _spawn_periodic(self, name: str, interval: float, fn: Callable[[], object]) -> None:
         def loop() -> None:
             while not self._stopping.wait(interval):
                 try:

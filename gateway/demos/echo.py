@@ -20,5 +20,6 @@ def start(session: Session) -> None:
 def echo(session: Session, data: Any) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("text"), str):
         raise GatewayError('echo needs {"text": STRING}.', code=BAD_REQUEST)
-    session.send("output", kind="text", content=data["text"])
-    return data["text"]
+    text: str = data["text"]
+    session.send("output", kind="text", content=text)
+    return text

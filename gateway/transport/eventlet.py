@@ -73,7 +73,7 @@ class GuardedWebSocket(RFC6455WebSocket):
     have to copy); :meth:`_guard` sets the extra state.
     """
 
-    _apply_mask = staticmethod(apply_mask)  # type: ignore[assignment]
+    _apply_mask = staticmethod(apply_mask)
 
     _bucket: TokenBucket
     _hung_up: bool
@@ -129,7 +129,7 @@ class GuardedWebSocketWSGI(WebSocketWSGI):
         super().__init__(handler, server)
         # Engine.IO bounds a frame by its long-polling body bound (1 MB, a POST carries
         # many packets); a frame is one packet: refused (1009) at its header past this.
-        self.max_frame_length = min(self.max_frame_length, self.max_frame)
+        self.max_frame_length: int = min(self.max_frame_length, self.max_frame)
 
     def _handle_hybi_request(self, environ: dict[str, Any]) -> Any:
         ws = super()._handle_hybi_request(environ)

@@ -48,7 +48,7 @@ class ConnectionGuard:
     """Bounds what each Engine.IO connection of one Socket.IO server may cost."""
 
     def __init__(self, server: Any, admission: Admission, sleep: Callable[[float], None],
-                 malformed: Callable[[str], None]) -> None:
+                 malformed: Callable[[str], object]) -> None:
         """:param server: the python-socketio server.
         :param sleep: the runtime's sleep (0 yields).
         :param malformed: called with a socket.io sid whose session sent an undecodable
@@ -143,7 +143,7 @@ class ConnectionGuard:
     def eio_sid(self, sid: str) -> str | None:
         """The Engine.IO sid carrying Socket.IO connection ``sid``."""
         try:
-            return self.server.manager.eio_sid_from_sid(sid, "/")  # type: ignore[no-any-return]
+            return self.server.manager.eio_sid_from_sid(sid, "/")
         except (KeyError, AttributeError):
             return None
 

@@ -94,7 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     hub = gateway.init_app(app, socketio)
     sockets.install_handlers(app, socketio, hub.connections, runtime_for(app).guard)
-    app.wsgi_app = build_middleware_stack(app, hub)  # type: ignore[method-assign]
+    app.wsgi_app = build_middleware_stack(app, hub)  # type: ignore[method-assign,assignment]
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(cli.bp)
@@ -141,7 +141,7 @@ def build_middleware_stack(app: Flask, hub: Hub) -> WSGIApp:
 
     def start_hub_then_serve(environ: dict[str, Any], start_response: Any) -> Any:
         hub.start()
-        app.wsgi_app = serve  # type: ignore[method-assign]
+        app.wsgi_app = serve  # type: ignore[method-assign,assignment]
         return serve(environ, start_response)
 
     return start_hub_then_serve
