@@ -22,7 +22,7 @@ worker_connections = (int(os.environ.get("GATEWAY_MAX_SESSIONS") or 10_000)
 backlog = int(os.environ.get("GATEWAY_BACKLOG") or 2048)
 
 
-def post_worker_init(worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
+def post_worker_init(worker):
     """Start the gateway's bus and periodic tasks as soon as the worker is up (otherwise
     the first request would, and /readyz would say "not ready" until then)."""
     if "gateway" in getattr(worker.wsgi, "extensions", {}):

@@ -14,15 +14,15 @@ if __name__ == "__main__" and os.environ.get("GATEWAY_ASYNC_MODE", "eventlet") =
 
     eventlet.monkey_patch()
 
-import gc  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import gc
+import logging
+import signal
+import time
+from typing import Any
 
-from gateway import create_app  # noqa: E402
-from gateway import socketio  # noqa: E402
-from gateway import hub_for  # noqa: E402
+from gateway import create_app
+from gateway import socketio
+from gateway import hub_for
 
 app = create_app()
 logger = logging.getLogger("gateway")

@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -45,7 +45,7 @@ EPOCH_LIMIT = 2 ** 53
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_epoch(old: int | None = None) -> int:

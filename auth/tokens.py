@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
-from datetime import timezone
+from datetime import UTC
 
 import click
 from flask import Blueprint
@@ -28,7 +28,7 @@ PREFIX = "gwt_"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _digest(token: str) -> str:

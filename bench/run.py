@@ -403,13 +403,15 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['started']} · {report['machine']}", "",
              "| scenario | figure | gateway | bare | node | gateway/bare | gateway/node |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for key, entry in report["scenarios"].items():
+    for entry in report["scenarios"].values():
         servers = entry["median"]
         for figure in next(iter(servers.values()), {}):
             values = [servers.get(s, {}).get(figure) for s in SERVERS]
             lines.append(f"| {entry['label']} | {figure} | " + " | ".join(fmt(v) for v in values)
-                         + f" | {fmt(ratio(values[0], values[1]))} | {fmt(ratio(values[0], values[2]))} |")
-    lines += ["", "| target | measured | goal | result | margin |", "| --- | ---: | --- | --- | --- |"]
+                         + f" | {fmt(ratio(values[0], values[1]))}"
+                         + f" | {fmt(ratio(values[0], values[2]))} |")
+    lines += ["", "| target | measured | goal | result | margin |",
+              "| --- | ---: | --- | --- | --- |"]
     for check in report["targets"]:
         lines.append(f"| {check['target']} | {fmt(check['value'])} | {check['goal']} | "
                      f"{'PASS' if check['pass'] else 'MISS'} | {check['margin']} |")
@@ -503,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                             try:
                                 profile = ""
                                 if args.py_spy and server != "node":
-                                    profile = os.path.join(args.py_spy, f"{server}-{key}-{rep + 1}.txt")
+                                    profile = os.path.join(args.py_spy,
+                                                           f"{server}-{key}-{rep + 1}.txt")
                                 result, marks = bench.load(server, url, kind, params, proc.pid,
                                                            profile)
                                 figs = figures(kind, result, marks)
@@ -548,7 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(text)
     print(text)
-    print(f"({report['seconds']:.0f} s; written to {os.path.join(args.out, 'latest.md')} and .json)")
+    written = os.path.join(args.out, "latest.md")
+    print(f"({report['seconds']:.0f} s; written to {written} and .json)")
     return 1 if errors else 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from typing import Union
 
 from ..core.errors import BAD_REQUEST
 from ..core.errors import GatewayError
@@ -71,7 +70,7 @@ class Snapshots:
     snapshots: list[PresenceSnapshot]
 
 
-Message = Union[Send, Close, PresenceUpdate, Gather, Snapshots]
+Message = Send | Close | PresenceUpdate | Gather | Snapshots
 
 #: The wire ``type`` of each message class.
 TYPES: dict[type, str] = {Send: "send", Close: "close", PresenceUpdate: "presence",

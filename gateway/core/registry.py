@@ -27,7 +27,8 @@ class SessionRegistry:
         self._topics: dict[str, set[str]] = {}  # topic -> session ids
         self._topic_users: dict[str, Counter[str]] = {}  # topic -> user id -> sessions in it
         self._online_watchers: set[str] = set()  # session ids told who comes and goes
-        self._tombstones: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (user id, reason)
+        # id -> (user id, close reason)
+        self._tombstones: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     def __len__(self) -> int:
         with self._lock:

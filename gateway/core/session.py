@@ -520,7 +520,8 @@ class SessionDriver:
         with self._cond:
             waiter = self._run.waiters.pop(data["request"], None)
             if waiter is None:
-                return failed(BAD_REQUEST, f"No question is waiting for request {data['request']!r}.")
+                return failed(BAD_REQUEST,
+                              f"No question is waiting for request {data['request']!r}.")
             waiter.done, waiter.value = True, data.get("value")
             self._cond.notify_all()
         return ok(None)

@@ -93,7 +93,8 @@ def install_handlers(app: Flask, socketio: SocketIO, connections: Connections,
         connections.ack(sid, args[0] if len(args) == 1 else None)
 
     def on_other(name: Any, sid: str, *args: Any) -> dict[str, Any]:
-        return connections.malformed(sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
+        return connections.malformed(
+            sid, f"Unknown message {str(name)[:64]!r}: send 'event' or 'ack'.")
 
     # After init_app, Flask-SocketIO registers on this app's own server.
     socketio.on("connect")(on_connect)

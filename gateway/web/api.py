@@ -51,7 +51,6 @@ from ..core.errors import METHOD_NOT_ALLOWED
 from ..core.errors import NOT_FOUND
 from ..core.errors import REPLAY_OVERFLOW
 from ..core.errors import UNKNOWN
-from ..cluster.hub import Hub
 from .extension import hub_for
 from .responses import error_response
 from ..core.jsonsafe import JsonRejected
@@ -253,8 +252,9 @@ def stream() -> ResponseReturnValue:
     its data the args as JSON. ``Last-Event-ID`` (or ``?last_event_id=``) resumes; one
     that is not 1 to 18 ASCII digits counts as none. An idle stream gets a keep-alive
     comment every ``KEEPALIVE_SECONDS / 2``; a reader whose client went away is found
-    by a failed write and its slot freed within ``KEEPALIVE_SECONDS``. Special events: ``reset`` ``{"reason"}`` when commands were missed (``unknown``:
-    this worker has no such stream, e.g. after a restart; ``replay_overflow``) and
+    by a failed write and its slot freed within ``KEEPALIVE_SECONDS``. Special events:
+    ``reset`` ``{"reason"}`` when commands were missed (``unknown``: this worker has no
+    such stream, e.g. after a restart; ``replay_overflow``) and
     ``close`` ``{"reason"}`` at the end (``logged_out``, ``server_shutdown``).
     """
     if not current_user.is_authenticated:

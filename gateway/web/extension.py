@@ -162,7 +162,8 @@ class Gateway:
         return fn
 
     def on(self, event: str, *, app: str) -> Callable[[EventHandler], EventHandler]:
-        """Register ``fn(session, data)`` for ``event`` in ``app``; its return value is the ack result."""
+        """Register ``fn(session, data)`` for ``event`` in ``app``; its return value is the
+        ack result."""
         def decorator(fn: EventHandler) -> EventHandler:
             self.catalog.add_handler(app, event, fn)
             return fn
