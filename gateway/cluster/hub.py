@@ -25,6 +25,7 @@ from ..core.errors import ProtocolError
 from ..core.errors import ReplayOverflow
 from ..core.errors import SessionClosed
 from ..metrics import GatewayMetrics
+from ..settings import Settings
 from ..core.presence import Presence
 from ..core.presence import PresenceChange
 from ..core.protocol import ConnectRequest
@@ -50,7 +51,7 @@ class Refused(GatewayError):
 class Hub:
     """Owns this worker's :class:`SessionRegistry` and connects it to Socket.IO and the bus."""
 
-    def __init__(self, settings: dict[str, Any], catalog: AppCatalog, *,
+    def __init__(self, settings: Settings, catalog: AppCatalog, *,
                  transport: Transport, runtime: Runtime,
                  task_context: Callable[[Callable[[], None]], Callable[[], None]] | None = None
                  ) -> None:
@@ -61,9 +62,9 @@ class Hub:
         self.transport = transport
         self.runtime = runtime
         self.bus: LocalBus | RedisBus
-        if settings.get("MESSAGE_QUEUE"):
-            self.bus = RedisBus(settings["MESSAGE_QUEUE"], channel=settings["BUS_CHANNEL"],
-                                heartbeat=settings["PRESENCE_SECONDS"])
+        if settings.MESSAGE_QUEUE:
+            self.bus = RedisBus(settings.MESSAGE_QUEUE, channel=settings.BUS_CHANNEL,
+                                heartbeat=settings.PRESENCE_SECONDS)
             self.worker_id = self.bus.worker_id
         else:
             self.bus = LocalBus()
@@ -73,7 +74,7 @@ class Hub:
         # Extra consumers of sends (the SSE user streams): fn(target, name, args).
         self.send_hooks: list[Callable[[Target, str, dict[str, Any]], None]] = []
         self.close_hooks: list[Callable[[Target, str], None]] = []
-        self.streams = UserStreams(settings["REPLAY_LIMIT"], settings["RESUME_SECONDS"])
+        self.streams = UserStreams(settings.REPLAY_LIMIT, settings.RESUME_SECONDS)
         self.send_hooks.append(self.streams.on_send)
         self.close_hooks.append(self.streams.on_close)
         # What other workers may ask this one for (hub.gather): name -> fn() -> rows.
@@ -149,12 +150,12 @@ class Hub:
                 self.metrics.connections.labels("resumed").inc()
                 return resumed
             self.metrics.resume_failures.labels(reason).inc()
-        if len(self.registry) >= self.settings["MAX_SESSIONS"]:
+        if len(self.registry) >= self.settings.MAX_SESSIONS:
             raise self.refuse(TOO_MANY_SESSIONS, "This server is full; try again shortly.")
-        if self.registry.count_for_user(user.id) >= self.settings["MAX_SESSIONS_PER_USER"]:
+        if self.registry.count_for_user(user.id) >= self.settings.MAX_SESSIONS_PER_USER:
             raise self.refuse(
                 TOO_MANY_SESSIONS,
-                f"You already have {self.settings['MAX_SESSIONS_PER_USER']} sessions open; "
+                f"You already have {self.settings.MAX_SESSIONS_PER_USER} sessions open; "
                 "close one first.",
             )
         session = Session(spec, user, transport=self.transport, runtime=self.runtime,
@@ -229,7 +230,7 @@ class Hub:
             return failed("session_closed", "This connection has no open session.")
         started = time.perf_counter()
         try:
-            ack = session.handle(parse_event(message, self.settings["MAX_EVENT_BYTES"]))
+            ack = session.handle(parse_event(message, self.settings.MAX_EVENT_BYTES))
         except ProtocolError as exc:
             ack = session.refuse(exc.code, exc.message)
         self.metrics.event_seconds.observe(time.perf_counter() - started)

@@ -117,17 +117,19 @@ class SessionLimits:
     abuse_limit: int = 500
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> SessionLimits:
+    def from_settings(cls, settings: Any) -> SessionLimits:
+        """From the gateway's settings (a ``gateway.settings.Settings``, which the core
+        does not import)."""
         return cls(
-            resume_seconds=settings["RESUME_SECONDS"],
-            replay_limit=settings["REPLAY_LIMIT"],
-            replay_bytes=settings["REPLAY_BYTES"],
-            inbox_limit=settings["INBOX_LIMIT"],
-            event_memory=settings["EVENT_MEMORY"],
-            max_batch=settings["MAX_BATCH"],
-            event_rate=settings["EVENT_RATE"],
-            event_burst=settings["EVENT_BURST"],
-            abuse_limit=settings["ABUSE_LIMIT"],
+            resume_seconds=settings.RESUME_SECONDS,
+            replay_limit=settings.REPLAY_LIMIT,
+            replay_bytes=settings.REPLAY_BYTES,
+            inbox_limit=settings.INBOX_LIMIT,
+            event_memory=settings.EVENT_MEMORY,
+            max_batch=settings.MAX_BATCH,
+            event_rate=settings.EVENT_RATE,
+            event_burst=settings.EVENT_BURST,
+            abuse_limit=settings.ABUSE_LIMIT,
         )
 
 
