@@ -12,7 +12,9 @@ them up; the command line overrides them. The same serving defaults as ``python 
 - WebSocket compression: off unless ``GATEWAY_WEBSOCKET_COMPRESSION`` (see EngineGuard).
 
 Only the environment is read here: importing the gateway in the master, before the
-worker monkey-patches eventlet, would import its modules unpatched.
+worker monkey-patches eventlet, would import its modules unpatched. So the three
+defaults below repeat those of ``gateway/settings.py``; tests/test_config.py checks
+that this file sizes the worker as ``serving_options`` does for the embedded server.
 """
 
 import os

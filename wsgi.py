@@ -31,10 +31,10 @@ logger = logging.getLogger("gateway")
 def drain(previous: Any, signum: int, frame: Any) -> None:
     """Close every session, wait (bounded) for the closes to go out, then stop."""
     settings = app.config["GATEWAY"]
-    logger.info("SIGTERM: draining (at most %.0f s)", settings["DRAIN_SECONDS"])
+    logger.info("SIGTERM: draining (at most %.0f s)", settings.DRAIN_SECONDS)
     with app.app_context():  # on_close callbacks may use the app
         hub_for(app).shutdown()
-    deadline = time.monotonic() + settings["DRAIN_SECONDS"]
+    deadline = time.monotonic() + settings.DRAIN_SECONDS
     engine = socketio.server.eio
     while engine.sockets and time.monotonic() < deadline:
         socketio.sleep(0.05)  # the writers send each close, then the sockets go away
@@ -113,21 +113,21 @@ def main() -> None:
     if password is not None:
         print(f"Created the user 'demo' with password: {password}", flush=True)
         print("(shown once; create more with: flask --app wsgi users create NAME)", flush=True)
-    host, port = settings["HOST"], settings["PORT"]
-    if settings["ASYNC_MODE"] == "eventlet":
+    host, port = settings.HOST, settings.PORT
+    if settings.ASYNC_MODE == "eventlet":
         install_drain_eventlet()
     else:
         install_drain()
     hub_for(app).start()  # bus and periodic tasks, before the first request
     settle_heap()
-    logger.info("serving on http://%s:%d (%s)", host, port, settings["ASYNC_MODE"])
+    logger.info("serving on http://%s:%d (%s)", host, port, settings.ASYNC_MODE)
     print(f"Gateway listening on http://{host}:{port}/", flush=True)
-    if settings["ASYNC_MODE"] == "eventlet":
+    if settings.ASYNC_MODE == "eventlet":
         from gateway.transport.eventlet import HeaderWaits
         from gateway.transport.eventlet import serve
         from gateway.web.extension import runtime_for
 
-        waits = HeaderWaits(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"])
+        waits = HeaderWaits(settings.MAX_ANONYMOUS, settings.MAX_ANONYMOUS_PER_ADDRESS)
         runtime_for(app).header_waits = waits  # for /metrics
         serve(app, host, port, waits)
     else:

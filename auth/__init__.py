@@ -49,7 +49,7 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, Secure when served over HTTPS (GATEWAY_COOKIE_SECURE)."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        setting = app.config["GATEWAY"]["COOKIE_SECURE"]
+        setting = app.config["GATEWAY"].COOKIE_SECURE
         if setting == "auto":
             return has_request_context() and request.is_secure
         return bool(setting == "true")
@@ -63,7 +63,7 @@ def init_app(app: Flask) -> None:
     from . import views
 
     db.init_app(app)
-    if app.config["GATEWAY"]["CREATE_TABLES"]:
+    if app.config["GATEWAY"].CREATE_TABLES:
         with app.app_context():
             upgrade_schema()
     app.session_interface = SessionInterface()

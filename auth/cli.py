@@ -73,7 +73,7 @@ def disable_user(name: str) -> None:
     existing(name).disable()
     db.session.commit()
     click.echo(f"Disabled user {name}; their sessions close within "
-               f"{current_app.config['GATEWAY']['ACCOUNT_CHECK_SECONDS']:g} s.")
+               f"{current_app.config['GATEWAY'].ACCOUNT_CHECK_SECONDS:g} s.")
 
 
 @bp.cli.command("enable")

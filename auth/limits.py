@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Index
 from sqlalchemy import String
@@ -20,6 +20,9 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from .models import db
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 KEY_MAX = 80
 
@@ -60,9 +63,9 @@ class LoginLimiter:
     window: float  # seconds
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> LoginLimiter:
-        return cls(settings["LOGIN_LIMIT_ACCOUNT"], settings["LOGIN_LIMIT_ADDRESS"],
-                   settings["LOGIN_WINDOW_SECONDS"])
+    def from_settings(cls, settings: Settings) -> LoginLimiter:
+        return cls(settings.LOGIN_LIMIT_ACCOUNT, settings.LOGIN_LIMIT_ADDRESS,
+                   settings.LOGIN_WINDOW_SECONDS)
 
     def retry_after(self, name: str, address: str, now: float | None = None) -> int | None:
         """Seconds until a login for ``name`` from ``address`` may be tried, or None if now."""

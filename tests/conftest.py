@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -72,9 +73,10 @@ def set_limits(app: Flask):
     from gateway.core.session import SessionLimits
 
     def _set(**settings: Any) -> None:
-        app.config["GATEWAY"].update(settings)
         hub: Hub = hub_for(app)
-        hub.connections.limits = SessionLimits.from_settings(app.config["GATEWAY"])
+        changed = dataclasses.replace(app.config["GATEWAY"], **settings)  # frozen: a copy
+        app.config["GATEWAY"] = hub.settings = hub.connections.settings = changed
+        hub.connections.limits = SessionLimits.from_settings(changed)
 
     return _set
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
+
+from gateway.core.session import SessionLimits
+from gateway.settings import Settings
+
+
+def session_limits(**changes: Any) -> SessionLimits:
+    """The default session limits (those of the default settings), with ``changes``."""
+    return dataclasses.replace(SessionLimits.from_settings(Settings()), **changes)
 
 
 class RecordingTransport:

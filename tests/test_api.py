@@ -423,7 +423,7 @@ def test_an_sse_event_name_with_a_trailing_newline_comes_as_a_command_event(app,
 
 def test_a_head_request_leaves_no_stream_reader_behind(app, hub: Hub):
     http = login_client(app, "alice")
-    limit = hub.settings["MAX_SESSIONS_PER_USER"]
+    limit = hub.settings.MAX_SESSIONS_PER_USER
     for _ in range(limit + 5):  # each used to hold a reader slot for good
         response = http.head("/api/v1/stream")
         assert response.status_code == 200

@@ -5,16 +5,16 @@ from __future__ import annotations
 from gateway.core.apps import AppSpec
 from gateway.core.registry import SessionRegistry
 from gateway.core.session import Session
-from gateway.core.session import SessionLimits
 from gateway.core.session import SessionUser
 
 from .fakes import RecordingTransport
 from .fakes import ThreadRuntime
+from .fakes import session_limits
 
 
 def open_session(registry: SessionRegistry, user: SessionUser, sid: str) -> Session:
     session = Session(AppSpec("t", keep_open=True), user, transport=RecordingTransport(),
-                      runtime=ThreadRuntime(), limits=SessionLimits(resume_seconds=30),
+                      runtime=ThreadRuntime(), limits=session_limits(resume_seconds=30),
                       on_closed=registry.remove,
                       on_topic=lambda s, t, joined: (registry.join if joined else registry.leave)(s, t))
     registry.add(session, sid)

@@ -13,7 +13,6 @@ from gateway.core.errors import IllegalTransition
 from gateway.core.errors import SessionClosed
 from gateway.core.protocol import EventMessage
 from gateway.core.session import Session
-from gateway.core.session import SessionLimits
 from gateway.core.session import SessionState
 from gateway.core.session import SessionUser
 
@@ -21,6 +20,7 @@ from .fakes import ManualClock
 from .fakes import ManualRuntime
 from .fakes import RecordingTransport
 from .fakes import ThreadRuntime
+from .fakes import session_limits
 from .support import wait_for
 
 ALICE = SessionUser("1", "alice")
@@ -32,7 +32,7 @@ def make(main: Any = None, handlers: dict | None = None, keep_open: bool = False
     runtime = runtime or ThreadRuntime()
     spec = AppSpec(name="t", main=main, keep_open=keep_open, handlers=handlers or {})
     session = Session(spec, ALICE, transport=transport, runtime=runtime,
-                      limits=SessionLimits(**limits), on_closed=closed.append)
+                      limits=session_limits(**limits), on_closed=closed.append)
     return session, transport, runtime, closed
 
 

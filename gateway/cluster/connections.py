@@ -37,6 +37,7 @@ from ..core.session import SessionLimits
 from ..core.session import SessionUser
 from ..core.session import Transport
 from ..metrics import GatewayMetrics
+from ..settings import Settings
 from .scheduler import TaskContext
 
 logger = logging.getLogger("gateway")
@@ -53,11 +54,11 @@ class Connections:
     """This worker's connections and the sessions they carry (protocol v1's ``connect``,
     ``event``, ``ack``, and the disconnect)."""
 
-    def __init__(self, settings: dict[str, Any], catalog: AppCatalog,
+    def __init__(self, settings: Settings, catalog: AppCatalog,
                  registry: SessionRegistry, metrics: GatewayMetrics, *,
                  transport: Transport, runtime: Runtime, presence_changed: PresenceChanged,
                  task_context: TaskContext | None = None) -> None:
-        self._settings = settings
+        self.settings = settings
         self.limits = SessionLimits.from_settings(settings)
         self._catalog = catalog
         self._registry = registry
@@ -87,12 +88,12 @@ class Connections:
                 self._metrics.connections.labels("resumed").inc()
                 return resumed
             self._metrics.resume_failures.labels(reason).inc()
-        if len(self._registry) >= self._settings["MAX_SESSIONS"]:
+        if len(self._registry) >= self.settings.MAX_SESSIONS:
             raise self.refuse(TOO_MANY_SESSIONS, "This server is full; try again shortly.")
-        if self._registry.count_for_user(user.id) >= self._settings["MAX_SESSIONS_PER_USER"]:
+        if self._registry.count_for_user(user.id) >= self.settings.MAX_SESSIONS_PER_USER:
             raise self.refuse(
                 TOO_MANY_SESSIONS,
-                f"You already have {self._settings['MAX_SESSIONS_PER_USER']} sessions open; "
+                f"You already have {self.settings.MAX_SESSIONS_PER_USER} sessions open; "
                 "close one first.",
             )
         session = Session(spec, user, transport=self._transport, runtime=self._runtime,
@@ -167,7 +168,7 @@ class Connections:
             return failed(SESSION_CLOSED, "This connection has no open session.")
         started = time.perf_counter()
         try:
-            ack = session.handle(parse_event(message, self._settings["MAX_EVENT_BYTES"]))
+            ack = session.handle(parse_event(message, self.settings.MAX_EVENT_BYTES))
         except ProtocolError as exc:
             ack = session.refuse(exc.code, exc.message)
         self._metrics.event_seconds.observe(time.perf_counter() - started)

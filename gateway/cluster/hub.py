@@ -25,6 +25,7 @@ from ..core.session import Transport
 from ..core.streams import UserStreams
 from ..core.targets import Target
 from ..metrics import GatewayMetrics
+from ..settings import Settings
 from .bus import Bus
 from .connections import Connections
 from .connections import Refused
@@ -41,7 +42,7 @@ class Hub:
     """This worker's sessions (``registry``), connections, routing, presence, SSE user
     streams, metrics and periodic tasks, for one app."""
 
-    def __init__(self, settings: dict[str, Any], catalog: AppCatalog, *, bus: Bus,
+    def __init__(self, settings: Settings, catalog: AppCatalog, *, bus: Bus,
                  transport: Transport, runtime: Runtime,
                  task_context: TaskContext | None = None) -> None:
         self.settings = settings
@@ -57,7 +58,7 @@ class Hub:
             runtime=runtime, presence_changed=self.router.presence_changed,
             task_context=task_context)
         self.scheduler = Scheduler(runtime, task_context)
-        self.streams = UserStreams(settings["REPLAY_LIMIT"], settings["RESUME_SECONDS"])
+        self.streams = UserStreams(settings.REPLAY_LIMIT, settings.RESUME_SECONDS)
         self.router.send_hooks.append(self.streams.on_send)
         self.router.close_hooks.append(self.streams.on_close)
         self.every("user streams expiry", 1.0, self.streams.expire)

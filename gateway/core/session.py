@@ -112,28 +112,33 @@ class Event:
 
 @dataclass(frozen=True)
 class SessionLimits:
-    resume_seconds: float = 60.0
-    replay_limit: int = 5000
-    replay_bytes: int = 2 * 1024 * 1024
-    inbox_limit: int = 1000
-    event_memory: int = 256
-    max_batch: int = 256
-    event_rate: float = 50.0
-    event_burst: int = 100
-    abuse_limit: int = 500
+    """A session's bounds. Their defaults are declared once, with the ``GATEWAY_*``
+    settings (``gateway.settings``): build this with :meth:`from_settings`."""
+
+    resume_seconds: float
+    replay_limit: int
+    replay_bytes: int
+    inbox_limit: int
+    event_memory: int
+    max_batch: int
+    event_rate: float
+    event_burst: int
+    abuse_limit: int
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> SessionLimits:
+    def from_settings(cls, settings: Any) -> SessionLimits:
+        """From the gateway's settings (a ``gateway.settings.Settings``, which the core
+        does not import)."""
         return cls(
-            resume_seconds=settings["RESUME_SECONDS"],
-            replay_limit=settings["REPLAY_LIMIT"],
-            replay_bytes=settings["REPLAY_BYTES"],
-            inbox_limit=settings["INBOX_LIMIT"],
-            event_memory=settings["EVENT_MEMORY"],
-            max_batch=settings["MAX_BATCH"],
-            event_rate=settings["EVENT_RATE"],
-            event_burst=settings["EVENT_BURST"],
-            abuse_limit=settings["ABUSE_LIMIT"],
+            resume_seconds=settings.RESUME_SECONDS,
+            replay_limit=settings.REPLAY_LIMIT,
+            replay_bytes=settings.REPLAY_BYTES,
+            inbox_limit=settings.INBOX_LIMIT,
+            event_memory=settings.EVENT_MEMORY,
+            max_batch=settings.MAX_BATCH,
+            event_rate=settings.EVENT_RATE,
+            event_burst=settings.EVENT_BURST,
+            abuse_limit=settings.ABUSE_LIMIT,
         )
 
 

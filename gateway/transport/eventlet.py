@@ -46,6 +46,7 @@ from eventlet.websocket import RFC6455WebSocket
 from engineio.async_drivers.eventlet import WebSocketWSGI
 
 from ..core.delivery import TokenBucket
+from ..settings import Settings
 
 logger = logging.getLogger("gateway")
 
@@ -260,7 +261,7 @@ class _NoDelayListener:
         return getattr(self._sock, name)
 
 
-def serving_options(settings: dict[str, Any]) -> dict[str, int]:
+def serving_options(settings: Settings) -> dict[str, int]:
     """Listen backlog and green-thread pool of the embedded server (gunicorn.conf.py: the same).
 
     - pool: every WebSocket holds one of eventlet's green threads for its lifetime, and
@@ -271,21 +272,21 @@ def serving_options(settings: dict[str, Any]) -> dict[str, int]:
       ~1 s handshake tail (SYNs dropped and retried). The kernel caps it at
       ``net.core.somaxconn``.
     """
-    pool = int(settings["MAX_SESSIONS"]) + 2 * int(settings["MAX_ANONYMOUS"]) + 1024
-    return {"backlog": settings["BACKLOG"], "pool": pool}
+    pool = int(settings.MAX_SESSIONS) + 2 * int(settings.MAX_ANONYMOUS) + 1024
+    return {"backlog": settings.BACKLOG, "pool": pool}
 
 
 def serve(app: Any, host: str, port: int, waits: HeaderWaits) -> None:
     """The embedded eventlet server (what ``socketio.run`` does, with serving defaults
     fit for many long-lived WebSockets and hostile clients: see :func:`serving_options`
     and :class:`DeadlineProtocol`); ``waits`` bounds connections waiting for headers."""
-    settings = app.config["GATEWAY"]
+    settings: Settings = app.config["GATEWAY"]
     options = serving_options(settings)
     family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     listener = eventlet.listen(address, family, backlog=options["backlog"])
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     protocol = type("GatewayHttpProtocol", (DeadlineProtocol,), {
-        "header_seconds": settings["HANDSHAKE_SECONDS"], "waits": waits})
+        "header_seconds": settings.HANDSHAKE_SECONDS, "waits": waits})
     # eventlet's WSGI server defaults to debug=True: a 500 carries the traceback. Its
     # own lines (an app's exception) go through the gateway's logging, escaped and
     # throttled like the rest, not raw to stderr.

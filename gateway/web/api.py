@@ -267,7 +267,7 @@ def stream() -> ResponseReturnValue:
     keepalive = max(0.1, float(current_app.config.get("SSE_KEEPALIVE_SECONDS",
                                                       KEEPALIVE_SECONDS)))
     user_id, name = str(current_user.id), current_user.name
-    limit = hub.settings["MAX_SESSIONS_PER_USER"]
+    limit = hub.settings.MAX_SESSIONS_PER_USER
     user_stream = hub.streams.open(user_id, name, current_user.auth_epoch or 0)
     if user_stream.readers > limit:
         user_stream.detach()

@@ -56,8 +56,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 instance_path=os.path.join(ROOT, "instance") if checkout else None)
     app.config.update(
         GATEWAY=settings,
-        SECRET_KEY=settings["SECRET_KEY"],
-        SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"]
+        SECRET_KEY=settings.SECRET_KEY,
+        SQLALCHEMY_DATABASE_URI=settings.DATABASE_URL
         or "sqlite:///" + os.path.join(app.instance_path, "gateway.db"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -70,25 +70,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for key, value in (config or {}).items():
         if not key.startswith("GATEWAY_"):
             app.config[key] = value  # plain Flask settings a caller (a test) overrides
-    logs.configure(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    logs.configure(settings.LOG_LEVEL, settings.LOG_FORMAT)
     os.makedirs(app.instance_path, exist_ok=True)
 
     auth.init_app(app)
     socketio.init_app(
         app,
-        async_mode=settings["ASYNC_MODE"],
+        async_mode=settings.ASYNC_MODE,
         # Never an empty list: to Engine.IO that turns the origin check off.
-        cors_allowed_origins=cors_setting(settings["ALLOWED_ORIGINS"]),
+        cors_allowed_origins=cors_setting(settings.ALLOWED_ORIGINS),
         # Events of one connection are handled inline, in arrival order.
         async_handlers=False,
         # The connect handler only reads the login cookie: no per-connection copy of
         # the Flask session to keep (Flask-SocketIO's default) for every idle socket.
         manage_session=False,
-        max_http_buffer_size=max(1_000_000, 2 * settings["MAX_EVENT_BYTES"]),
+        max_http_buffer_size=max(1_000_000, 2 * settings.MAX_EVENT_BYTES),
         # Users' own socketio.emit calls reach every worker; the gateway's sends use
         # its own bus and never travel through this queue (see extension.py).
-        message_queue=settings["MESSAGE_QUEUE"],
-        channel=f"{settings['BUS_CHANNEL']}-socketio",
+        message_queue=settings.MESSAGE_QUEUE,
+        channel=f"{settings.BUS_CHANNEL}-socketio",
         logger=False,
         engineio_logger=False,
     )
@@ -100,13 +100,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(cli.bp)
     app.register_blueprint(admin.bp)
     auth.csrf.exempt(api.push)  # bearer tokens, not cookies: nothing to forge
-    import_apps(settings["APPS"])
-    if settings["CREATE_TABLES"]:
+    import_apps(settings.APPS)
+    if settings.CREATE_TABLES:
         with app.app_context():
             auth.db.create_all()
     # The admin API and `admin` app; live sessions follow their account.
     admin.init_hub(hub)
-    accounts.watch(hub, settings["ACCOUNT_CHECK_SECONDS"])
+    accounts.watch(hub, settings.ACCOUNT_CHECK_SECONDS)
     return app
 
 
@@ -126,16 +126,16 @@ def build_middleware_stack(app: Flask, hub: Hub) -> WSGIApp:
        users ...``) never join the cluster. (gunicorn.conf.py and ``python wsgi.py``
        start it at once; this covers other servers.) It steps out of the way after.
     """
-    settings = app.config["GATEWAY"]
+    settings: settings_module.Settings = app.config["GATEWAY"]
     # Bound methods rather than instances: Python calls them without recursing into C,
     # and every idle WebSocket's green thread keeps that C stack for its lifetime.
     stack: WSGIApp = sockets.EngineGuard(
         app.wsgi_app, max_bytes=socketio.server.eio.max_http_buffer_size,
-        compression=settings["WEBSOCKET_COMPRESSION"],
+        compression=settings.WEBSOCKET_COMPRESSION,
         admission=runtime_for(app).guard.admission).__call__
     stack = api.unbuffered_stream(stack)
-    if settings["PROXY_FIX"]:
-        hops = settings["PROXY_FIX"]
+    if settings.PROXY_FIX:
+        hops = settings.PROXY_FIX
         stack = ProxyFix(stack, x_for=hops, x_proto=hops, x_host=hops)
     serve = stack
 

@@ -11,6 +11,7 @@ from ..core.targets import Target
 from ..cluster.messages import Send
 from ..core.errors import GatewayError
 from ..core.jsonsafe import loads_strict
+from ..settings import Settings
 
 bp = Blueprint("gateway_cli", __name__, cli_group=None)
 
@@ -43,12 +44,12 @@ def send(user_name: str | None, user_id: str | None, topic: str | None,
         raise click.UsageError(f"JSON_ARGS is not valid JSON: {exc}") from None
     except GatewayError as exc:
         raise click.UsageError(str(exc)) from None
-    settings = current_app.config["GATEWAY"]
-    if not settings["MESSAGE_QUEUE"]:
+    settings: Settings = current_app.config["GATEWAY"]
+    if not settings.MESSAGE_QUEUE:
         raise click.ClickException(
             "GATEWAY_MESSAGE_QUEUE is not set: without a message queue no other process "
             "can reach the server's sessions (use POST /api/v1/push instead).")
-    with Emitter(settings["MESSAGE_QUEUE"], settings["BUS_CHANNEL"]) as emitter:
+    with Emitter(settings.MESSAGE_QUEUE, settings.BUS_CHANNEL) as emitter:
         try:
             entry = emitter.publish(message)
         except GatewayError as exc:

@@ -28,6 +28,7 @@ from ..transport.guard import ConnectionGuard
 from ..cluster.bus import make_bus
 from ..cluster.hub import Hub
 from ..metrics import GuardCollector
+from ..settings import Settings
 from ..core.presence import Presence
 from ..core.presence import PresenceChange
 from ..core.registry import SessionRegistry
@@ -101,20 +102,20 @@ class Gateway:
                     fn()
             return run
 
-        settings = app.config["GATEWAY"]
-        admission = Admission(settings["MAX_ANONYMOUS"], settings["MAX_ANONYMOUS_PER_ADDRESS"],
-                              settings["HANDSHAKE_SECONDS"])
+        settings: Settings = app.config["GATEWAY"]
+        admission = Admission(settings.MAX_ANONYMOUS, settings.MAX_ANONYMOUS_PER_ADDRESS,
+                              settings.HANDSHAKE_SECONDS)
         guard = ConnectionGuard(socketio.server, admission, socketio.sleep,
                                 malformed=lambda sid: hub.connections.malformed(sid))
         guard.install()
-        if settings["ASYNC_MODE"] == "eventlet":
+        if settings.ASYNC_MODE == "eventlet":
             from ..transport.eventlet import install_websocket
             # A frame is one Socket.IO packet: an event's data and its envelope.
-            max_frame = max(64 * 1024, 2 * settings["MAX_EVENT_BYTES"])
-            guard.websockets = install_websocket(socketio.server.eio, settings["INBOUND_RATE"],
-                                                 settings["INBOUND_BURST"], max_frame)
-        bus = make_bus(settings["MESSAGE_QUEUE"], channel=settings["BUS_CHANNEL"],
-                       heartbeat=settings["PRESENCE_SECONDS"])
+            max_frame = max(64 * 1024, 2 * settings.MAX_EVENT_BYTES)
+            guard.websockets = install_websocket(socketio.server.eio, settings.INBOUND_RATE,
+                                                 settings.INBOUND_BURST, max_frame)
+        bus = make_bus(settings.MESSAGE_QUEUE, channel=settings.BUS_CHANNEL,
+                       heartbeat=settings.PRESENCE_SECONDS)
         hub = Hub(settings, self.catalog, bus=bus,
                   transport=_SocketIOTransport(socketio, guard),
                   runtime=_SocketIORuntime(socketio),
