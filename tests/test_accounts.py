@@ -18,16 +18,16 @@ from gateway import create_app
 from gateway import hub_for
 from gateway.web.accounts import AccountCheck
 
-from .conftest import PASSWORD
-from .conftest import login_client
-from .support import PYTHON
-from .support import ROOT
-from .support import ProtocolClient
-from .support import add_users
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.testapp import PASSWORD
+from tests.helpers.testapp import login_client
+from tests.helpers.support import PYTHON
+from tests.helpers.support import ROOT
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import add_users
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 NEW_PASSWORD = "a brand new password"
 

@@ -16,15 +16,15 @@ from gateway import hub_for
 from gateway.web.admin import kick_event
 from gateway.core.session import SessionUser
 
-from .conftest import PASSWORD
-from .conftest import PASSWORD_HASH
-from .conftest import login_client
-from .support import ProtocolClient
-from .support import add_users
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.testapp import PASSWORD
+from tests.helpers.testapp import PASSWORD_HASH
+from tests.helpers.testapp import login_client
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import add_users
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 
 @pytest.fixture

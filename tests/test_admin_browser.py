@@ -6,13 +6,13 @@ import shutil
 
 import pytest
 
-from .support import IN_CI
-from .support import ProtocolClient
-from .support import add_users
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.support import IN_CI
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import add_users
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 from .test_browser import CHROMIUM_ARGS
 
 PASSWORD = "admin-browser-password"

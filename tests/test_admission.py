@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.core.admission import STRIKES
 from gateway.core.admission import Admission
 
-from .fakes import ManualClock as Clock
+from tests.helpers.fakes import ManualClock as Clock
 
 
 def test_a_handshake_over_either_bound_is_refused():

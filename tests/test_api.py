@@ -13,12 +13,12 @@ from auth.tokens import ApiToken
 from gateway.web.accounts import AccountCheck
 from gateway.cluster.hub import Hub
 
-from .conftest import login_client
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.testapp import login_client
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 from gateway import hub_for
 
 
@@ -106,7 +106,7 @@ def test_a_user_named_like_another_users_id_is_never_taken_for_them(app, hub: Hu
     from auth import User
     from auth import db
 
-    from .conftest import PASSWORD_HASH
+    from tests.helpers.testapp import PASSWORD_HASH
 
     bob_id = user_id(app, "bob")
     with app.app_context():

@@ -11,7 +11,7 @@ from auth.views import safe_next
 from gateway import create_app
 from gateway import hub_for
 
-from .conftest import PASSWORD
+from tests.helpers.testapp import PASSWORD
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def copy_of(app, client):
 
 
 def test_a_copy_of_the_cookie_is_worthless_after_logout(app, connect, refused):
-    from .conftest import login_client
+    from tests.helpers.testapp import login_client
 
     client = login_client(app, "alice")
     copy = copy_of(app, client)

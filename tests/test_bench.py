@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
-from .support import IN_CI
-from .support import PYTHON
-from .support import ROOT
+from tests.helpers.support import IN_CI
+from tests.helpers.support import PYTHON
+from tests.helpers.support import ROOT
 
 pytestmark = pytest.mark.real
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .support import IN_CI
-from .support import ServerProcess
-from .support import running_server
+from tests.helpers.support import IN_CI
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import running_server
 
 PASSWORD = "browser-test-password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -112,7 +112,7 @@ document.addEventListener('DOMContentLoaded', () => {
 
 
 def test_progress_survives_offline_cuts_and_a_reload(browser, slow_server):
-    from .chaos import CuttingProxy
+    from tests.helpers.chaos import CuttingProxy
 
     proxy = CuttingProxy(slow_server.port)
     context = browser.new_context()

@@ -16,9 +16,9 @@ from gateway.core.errors import BusUnavailable
 from gateway.core.errors import GatewayError
 from gateway.core.presence import Presence
 
-from .cluster import RedisServer
-from .cluster import redis_server  # noqa: F401  (fixture)
-from .support import wait_for
+from tests.helpers.cluster import RedisServer
+from tests.helpers.cluster import redis_server  # noqa: F401  (fixture)
+from tests.helpers.support import wait_for
 
 
 class Worker:

@@ -18,14 +18,14 @@ import requests
 from gateway.cluster.emitter import Emitter
 from gateway.core.errors import BusUnavailable
 
-from .cluster import Cluster
-from .cluster import running_cluster
-from .support import PYTHON
-from .support import ROOT
-from .support import ProtocolClient
-from .support import cookie_header
-from .support import login
-from .support import wait_for
+from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import running_cluster
+from tests.helpers.support import PYTHON
+from tests.helpers.support import ROOT
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import wait_for
 
 pytestmark = pytest.mark.real
 

@@ -17,14 +17,14 @@ import pytest
 
 from gateway.client import GatewayClient
 
-from .chaos import CuttingProxy
-from .support import IN_CI
-from .support import ROOT
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.chaos import CuttingProxy
+from tests.helpers.support import IN_CI
+from tests.helpers.support import ROOT
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 PASSWORD = "fault-test-password"
 COMMANDS, EVENTS, CUTS = 10_000, 1_000, 200
@@ -36,7 +36,7 @@ GAPS = (0.005, 0.08)  # a cut comes this long (random) after each new connection
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(
         tmp_path_factory, "faults", ["fay"], PASSWORD,
-        GATEWAY_APPS="tests.fault_app",
+        GATEWAY_APPS="tests.helpers.fault_app",
         GATEWAY_EVENT_RATE="10000", GATEWAY_EVENT_BURST="10000",
         GATEWAY_REPLAY_LIMIT="20000", GATEWAY_EVENT_MEMORY="2000",
         GATEWAY_LOG_LEVEL="WARNING",

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from gateway.core.errors import EVENT_ERROR_CODES
 
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -85,7 +85,7 @@ def test_connect_auth(app, auth):
     # Raw malformed CONNECT packets go to a real server in the test below.)
     from gateway import socketio
 
-    from .conftest import login_client
+    from tests.helpers.testapp import login_client
     sio = socketio.test_client(app, flask_test_client=login_client(app, "alice"), auth=auth)
     if sio.is_connected():
         sio.disconnect()
@@ -108,7 +108,7 @@ def api(app):
     from auth.tokens import ApiToken
     from gateway import socketio
 
-    from .conftest import login_client
+    from tests.helpers.testapp import login_client
     with app.app_context():
         token = ApiToken.issue("fuzz")
     bystander = socketio.test_client(app, flask_test_client=login_client(app, "bob"),

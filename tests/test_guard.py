@@ -18,11 +18,11 @@ import pytest
 import requests
 import websocket
 
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 pytestmark = pytest.mark.real
 

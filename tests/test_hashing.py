@@ -16,9 +16,9 @@ import pytest
 
 from auth import hashing
 
-from .support import PYTHON
-from .support import ROOT
-from .support import wait_for
+from tests.helpers.support import PYTHON
+from tests.helpers.support import ROOT
+from tests.helpers.support import wait_for
 
 
 @pytest.fixture(autouse=True)

@@ -11,11 +11,11 @@ from auth.limits import LoginLimiter
 from gateway import create_app
 from gateway import hub_for
 
-from .conftest import PASSWORD
-from .support import CSRF
-from .support import add_users
-from .support import login
-from .support import running_server
+from tests.helpers.testapp import PASSWORD
+from tests.helpers.support import CSRF
+from tests.helpers.support import add_users
+from tests.helpers.support import login
+from tests.helpers.support import running_server
 
 ACCOUNT_LIMIT = 3
 ADDRESS_LIMIT = 5

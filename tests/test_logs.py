@@ -11,13 +11,13 @@ from gateway.client import GatewayClient
 from gateway import logs
 from gateway.logs import JsonFormatter
 
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import cookie_header
-from .support import create_user
-from .support import login
-from .support import server_env
-from .support import wait_for
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import create_user
+from tests.helpers.support import login
+from tests.helpers.support import server_env
+from tests.helpers.support import wait_for
 
 PASSWORD = "log-test-password-123"
 

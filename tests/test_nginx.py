@@ -17,18 +17,18 @@ import socketio
 
 from nginx import render
 
-from .cluster import Cluster
-from .cluster import Nginx
-from .cluster import cluster  # noqa: F401  (the module-scoped fixture)
-from .cluster import require_binary
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import add_users
-from .support import cookie_header
-from .support import free_port
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.cluster import Cluster
+from tests.helpers.cluster import Nginx
+from tests.helpers.cluster import cluster  # noqa: F401  (the module-scoped fixture)
+from tests.helpers.cluster import require_binary
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import add_users
+from tests.helpers.support import cookie_header
+from tests.helpers.support import free_port
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 pytestmark = pytest.mark.real
 PASSWORD = "nginx-test-password"

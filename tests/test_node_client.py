@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from .support import IN_CI
-from .support import ROOT
-from .support import ServerProcess
-from .support import running_server
+from tests.helpers.support import IN_CI
+from tests.helpers.support import ROOT
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import running_server
 
 PASSWORD = "node-test-password"
 SCRIPT = os.path.join(ROOT, "tests", "node", "client.mjs")

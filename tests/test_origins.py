@@ -12,11 +12,11 @@ import websocket
 from gateway.transport.origins import OriginPolicy
 from gateway.transport.origins import cors_setting
 
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 PASSWORD = "origin-test-password"
 HOST = {"HTTP_HOST": "gw.test:8000", "wsgi.url_scheme": "https"}

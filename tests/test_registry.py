@@ -8,8 +8,8 @@ from gateway.core.session import Session
 from gateway.core.session import SessionLimits
 from gateway.core.session import SessionUser
 
-from .fakes import RecordingTransport
-from .fakes import ThreadRuntime
+from tests.helpers.fakes import RecordingTransport
+from tests.helpers.fakes import ThreadRuntime
 
 
 def open_session(registry: SessionRegistry, user: SessionUser, sid: str) -> Session:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from gateway import gateway
 from gateway.testing import SessionTestClient
 
-from .conftest import login_client
-from .support import wait_for
+from tests.helpers.testapp import login_client
+from tests.helpers.support import wait_for
 
 
 def tab(app, app_name="echo", user="alice") -> SessionTestClient:

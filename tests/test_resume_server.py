@@ -8,12 +8,12 @@ import pytest
 
 from gateway.client import GatewayClient
 
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 PASSWORD = "resume-test-password"
 
@@ -22,7 +22,7 @@ PASSWORD = "resume-test-password"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(tmp_path_factory, "resume", ["alice", "bob"], PASSWORD,
                         GATEWAY_RESUME_SECONDS="1", GATEWAY_REPLAY_LIMIT="100",
-                        GATEWAY_APPS="gateway.demos.echo,tests.fault_app",
+                        GATEWAY_APPS="gateway.demos.echo,tests.helpers.fault_app",
                         FLASK_FAULT_SECONDS="1", FLASK_FAULT_COMMANDS="1000") as proc:
         yield proc
 

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import cookie_header
-from .support import login
-from .support import running_server
-from .support import wait_for
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import login
+from tests.helpers.support import running_server
+from tests.helpers.support import wait_for
 
 PASSWORD = "server-test-password"
 KINDS = ["eventlet", "threading", "gunicorn"]

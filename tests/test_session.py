@@ -17,11 +17,11 @@ from gateway.core.session import SessionLimits
 from gateway.core.session import SessionState
 from gateway.core.session import SessionUser
 
-from .fakes import ManualClock
-from .fakes import ManualRuntime
-from .fakes import RecordingTransport
-from .fakes import ThreadRuntime
-from .support import wait_for
+from tests.helpers.fakes import ManualClock
+from tests.helpers.fakes import ManualRuntime
+from tests.helpers.fakes import RecordingTransport
+from tests.helpers.fakes import ThreadRuntime
+from tests.helpers.support import wait_for
 
 ALICE = SessionUser("1", "alice")
 

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from .support import ProtocolClient
-from .support import ServerProcess
-from .support import cookie_header
-from .support import create_user
-from .support import login
-from .support import server_env
-from .support import wait_for
+from tests.helpers.support import ProtocolClient
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import create_user
+from tests.helpers.support import login
+from tests.helpers.support import server_env
+from tests.helpers.support import wait_for
 
 PASSWORD = "shutdown-test-password"
 DRAIN_SECONDS = 5
@@ -25,7 +25,7 @@ DRAIN_SECONDS = 5
 def test_sigterm_tells_every_client_and_exits(tmp_path, kind):
     env = server_env(str(tmp_path / "gateway.db"),
                      GATEWAY_ASYNC_MODE="threading" if kind == "threading" else "eventlet",
-                     GATEWAY_APPS="gateway.demos.echo,tests.fault_app",
+                     GATEWAY_APPS="gateway.demos.echo,tests.helpers.fault_app",
                      GATEWAY_DRAIN_SECONDS=str(DRAIN_SECONDS))
     create_user(env, "sam", PASSWORD)
     log = str(tmp_path / "server.log")

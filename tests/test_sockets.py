@@ -6,8 +6,8 @@ import pytest
 
 from gateway import gateway
 
-from .conftest import login_client
-from .support import wait_for
+from tests.helpers.testapp import login_client
+from tests.helpers.support import wait_for
 
 
 def test_anonymous_is_refused_unauthorized(refused):

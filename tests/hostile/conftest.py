@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from .harness import Result
-from .harness import failure_report
-from .harness import notes_report
-from .harness import prepare_database
-from .harness import table
+from tests.helpers.hostile.harness import Result
+from tests.helpers.hostile.harness import failure_report
+from tests.helpers.hostile.harness import notes_report
+from tests.helpers.hostile.harness import prepare_database
+from tests.helpers.hostile.harness import table
 
 _results: list[Result] = []
 

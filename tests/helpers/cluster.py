@@ -16,7 +16,7 @@
   ``wait_ready()``, ``logs()``, ``redis``, ``nginx``, ``password``, ``stop()``.
 * ``running_cluster(tmp_path_factory, ...)``: a started Cluster, always stopped.
   Fixtures (module-scoped; import them into a test module):
-  ``from .cluster import cluster``, ``from .cluster import redis_server``.
+  ``from tests.helpers.cluster import cluster``, ``... import redis_server``.
 
 Missing ``redis-server`` or ``nginx``: installed with scripts/system-deps.sh when running
 as root; otherwise the test is skipped, except in CI (``CI=true``), where it fails.

@@ -4,8 +4,8 @@ For each attack (``run_attack``):
 
 1. A fresh ``python wsgi.py`` (eventlet, the default runtime) on a free loopback port, with
    its own copy of a database holding two users (``bystander`` and ``mallory``, the
-   attacker), made once per run with ``tests.support.create_user``. Settings: the defaults
-   (``tests.support.server_env``: a secret key, the database, log level INFO); none of
+   attacker), made once per run with ``tests.helpers.support.create_user``. Settings: the defaults
+   (``tests.helpers.support.server_env``: a secret key, the database, log level INFO); none of
    the new limits (``GATEWAY_HANDSHAKE_SECONDS``, ``GATEWAY_MAX_ANONYMOUS[_PER_ADDRESS]``,
    ``GATEWAY_REPLAY_BYTES``, ``GATEWAY_INBOUND_RATE/BURST``) is touched. No limit was
    raised either: the per-user session limit (20) and the login limits (they count failed
@@ -58,13 +58,13 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from tests.support import PYTHON
-from tests.support import ServerProcess
-from tests.support import cookie_header
-from tests.support import create_user
-from tests.support import free_port
-from tests.support import login
-from tests.support import server_env
+from tests.helpers.support import PYTHON
+from tests.helpers.support import ServerProcess
+from tests.helpers.support import cookie_header
+from tests.helpers.support import create_user
+from tests.helpers.support import free_port
+from tests.helpers.support import login
+from tests.helpers.support import server_env
 
 from .attacks import ATTACKS
 from .attacks import Target
@@ -263,8 +263,8 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
     try:
         import socketio
 
-        from tests.support import cookie_header
-        from tests.support import login
+        from tests.helpers.support import cookie_header
+        from tests.helpers.support import login
 
         import logging
 

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from gateway import hub_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
 IN_CI = os.environ.get("CI") == "true"
 

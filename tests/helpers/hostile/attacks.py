@@ -390,8 +390,8 @@ def open_polling(conn: HTTPConnection, timeout: float) -> tuple[int, str | None]
 def login_cookie(target: Target) -> str:
     """The attacker's login cookie: ``target.cookie``, or log in through the real form
     (GET /login for the CSRF token, POST it)."""
-    from tests.support import cookie_header
-    from tests.support import login
+    from tests.helpers.support import cookie_header
+    from tests.helpers.support import login
 
     return target.cookie or cookie_header(login(target.url, target.user, target.password))
 
