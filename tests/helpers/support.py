@@ -119,6 +119,11 @@ class ServerProcess:
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
+def csrf_token(html: str) -> str:
+    """The CSRF token of the form in ``html``."""
+    return CSRF.search(html).group(1)  # type: ignore[union-attr]
+
+
 def login(base_url: str, name: str, password: str) -> requests.Session:
     """Log in through the real login form (with its CSRF token); return the HTTP session."""
     http = requests.Session()

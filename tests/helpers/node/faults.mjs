@@ -11,7 +11,7 @@ const [url, cookie, eventsArg, secondsArg] = process.argv.slice(2);
 const EVENTS = Number(eventsArg);
 const PUMP_MS = (Number(secondsArg) * 1000) / (EVENTS / 20); // spreads the events over the stream
 globalThis.io = io;
-vm.runInThisContext(readFileSync(fileURLToPath(new URL("../../static/gateway.js", import.meta.url)), "utf8"));
+vm.runInThisContext(readFileSync(fileURLToPath(new URL("../../../static/gateway.js", import.meta.url)), "utf8"));
 const { Client, memoryStorage } = globalThis.Gateway;
 
 const deadline = setTimeout(() => finish(2, "timed out"), 190000);

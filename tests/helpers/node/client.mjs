@@ -1,4 +1,4 @@
-// A protocol client on the official socket.io-client, driven by tests/test_node_client.py.
+// A protocol client on the official socket.io-client, driven by tests/integration/test_node_client.py.
 // Usage: node client.mjs BASE_URL SCENARIO TRANSPORT [USER PASSWORD]
 // Prints one JSON object on stdout: every message received, in order, and the acks.
 import { io } from "socket.io-client";

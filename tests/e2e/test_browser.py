@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.support import IN_CI
+from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.browser import chromium_path
 from tests.helpers.support import ServerProcess
 from tests.helpers.support import running_server
 
 PASSWORD = "browser-test-password"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-quic"]
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        assert not IN_CI, "Debian's chromium is required in CI (make test installs it as root)"
-        pytest.skip("chromium is not installed")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -16,7 +16,7 @@ from tests.helpers.support import ServerProcess
 from tests.helpers.support import running_server
 
 PASSWORD = "node-test-password"
-SCRIPT = os.path.join(ROOT, "tests", "node", "client.mjs")
+SCRIPT = os.path.join(ROOT, "tests", "helpers", "node", "client.mjs")
 
 
 @pytest.fixture(scope="module")

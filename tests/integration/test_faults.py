@@ -112,7 +112,7 @@ def test_official_js_client_under_random_cuts(server, capsys):
     done = threading.Event()
     chaos = threading.Thread(target=proxy.run_chaos, args=(CUTS, done, *GAPS), daemon=True)
     chaos.start()
-    script = os.path.join(ROOT, "tests", "node", "faults.mjs")
+    script = os.path.join(ROOT, "tests", "helpers", "node", "faults.mjs")
     try:
         proc = subprocess.Popen([node, script, proxy.url, cookie, str(EVENTS),
                                  str(STREAM_SECONDS)], cwd=ROOT, stdin=subprocess.PIPE,

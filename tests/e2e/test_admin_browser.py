@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.helpers.support import IN_CI
+from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.browser import chromium_path
 from tests.helpers.support import ProtocolClient
 from tests.helpers.support import add_users
 from tests.helpers.support import cookie_header
 from tests.helpers.support import login
 from tests.helpers.support import running_server
 from tests.helpers.support import wait_for
-from .test_browser import CHROMIUM_ARGS
 
 PASSWORD = "admin-browser-password"
 
 
 @pytest.mark.real
 def test_an_admin_kicks_a_session_from_the_page(tmp_path_factory):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        assert not IN_CI, "Debian's chromium is required in CI (make test installs it as root)"
-        pytest.skip("chromium is not installed")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     with running_server(tmp_path_factory, "admin-browser", [], PASSWORD,
