@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import requests
 from gateway import hub_for
+from gateway.client_state import ClientState
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = sys.executable
@@ -141,7 +143,8 @@ def cookie_header(http: requests.Session) -> str:
 
 
 class ProtocolClient:
-    """A python-socketio client that records every protocol message it receives."""
+    """A python-socketio client that records every protocol message it receives, as it
+    came (duplicates and all), and acknowledges the commands it has in seq order."""
 
     def __init__(self, base_url: str, cookie: str | None, transports: list[str] | None = None,
                  auto_ack: bool = True) -> None:
@@ -157,6 +160,8 @@ class ProtocolClient:
         self.auto_ack = auto_ack
         self.sio = socketio.Client(reconnection=False)
         self.received: list[tuple[str, Any]] = []  # (message name, payload), in order
+        self.state = ClientState()  # what an ack may say: the seqs received in order
+        self._lock = threading.Lock()  # python-socketio runs each handler in its own thread
         self.connect_error: Any = None
         self.disconnected = False
         self._unsent_ack: int | None = None  # commands may arrive before the CONNECT packet
@@ -169,10 +174,17 @@ class ProtocolClient:
     def _recorder(self, name: str) -> Callable[[Any], None]:
         def record(data: Any) -> None:
             self.received.append((name, data))
-            if name == "commands" and self.auto_ack and data:
-                self._unsent_ack = data[-1]["seq"]
-                if self.sio.connected:
-                    self._send_unsent_ack()
+            if name == "session":
+                with self._lock:
+                    self.state.welcome(data)
+            elif name == "commands" and data:
+                with self._lock:
+                    applied = self.state.accept(data)
+                    seq = self.state.last_seq
+                if self.auto_ack and applied:
+                    self._unsent_ack = seq
+                    if self.sio.connected:
+                        self._send_unsent_ack()
         return record
 
     def _send_unsent_ack(self) -> None:
@@ -181,6 +193,10 @@ class ProtocolClient:
             self.sio.emit("ack", {"seq": seq})
 
     def connect(self, app: str, resume: Any = None) -> ProtocolClient:
+        if isinstance(resume, dict) and isinstance(resume.get("last_seq"), int):
+            with self._lock:  # another client's session: its commands after last_seq come
+                self.state.resume_from(resume.get("session"), resume.get("token"),
+                                       resume["last_seq"])
         headers = {"Cookie": self.cookie} if self.cookie else {}
         self.sio.connect(self.base_url, headers=headers, auth={"app": app, "resume": resume},
                          transports=self.transports, wait_timeout=10)

@@ -263,6 +263,7 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
     try:
         import socketio
 
+        from gateway.client_state import ClientState
         from tests.helpers.support import cookie_header
         from tests.helpers.support import login
 
@@ -284,6 +285,8 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
         sio = socketio.Client(reconnection=False, logger=False, engineio_logger=client_logger)
         cv = threading.Condition()
         records: list[list[Any]] = []
+        books = ClientState()  # the seqs received in order, for cumulative acks
+        books_lock = threading.Lock()  # each handler runs in a thread of its own
         unsent_ack: list[int] = []
         welcomed = threading.Event()
 
@@ -293,10 +296,18 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
             except socketio.exceptions.SocketIOError:
                 unsent_ack[:] = [seq]  # commands may come before connect() returns
 
+        def on_session(data: Any) -> None:
+            with books_lock:
+                books.welcome(data)
+            welcomed.set()
+
         def on_commands(batch: Any) -> None:
             notes["commands"] += len(batch)
-            if batch:
-                send_ack(batch[-1]["seq"])
+            with books_lock:
+                applied = books.accept(batch)
+                seq = books.last_seq
+            if applied:
+                send_ack(seq)
 
         def on_close(data: Any) -> None:
             notes["close"] = data
@@ -307,7 +318,7 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
             with cv:
                 cv.notify_all()
 
-        sio.on("session", lambda data: welcomed.set())
+        sio.on("session", on_session)
         sio.on("commands", on_commands)
         sio.on("close", on_close)
         sio.on("disconnect", on_disconnect)
