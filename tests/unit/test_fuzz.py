@@ -66,19 +66,27 @@ def test_acks_and_unknown_messages(pair, message, extra):
                           callback=True)["ok"]
 
 
+@pytest.fixture
+def alice(app):
+    """alice logged in, once for all the examples of a test (a login is an Argon2
+    verification, slow on purpose: 150 of them took 14 s)."""
+    from tests.helpers.testapp import login_client
+
+    return login_client(app, "alice")
+
+
 @FUZZ
 @given(auth=json_values.filter(lambda value: isinstance(value, bool)
                                or not isinstance(value, (int, float)))
        | st.fixed_dictionaries({"app": json_values, "resume": json_values}))
-def test_connect_auth(app, auth):
+def test_connect_auth(app, alice, auth):
     # (A bare number cannot be a CONNECT payload: the test client's own packet encoder
     # turns 0.0 into "00.0", which its decoder rejects before the server sees anything.
     # Raw malformed CONNECT packets go to a real server in
     # tests/integration/test_fuzz_server.py.)
     from gateway import socketio
 
-    from tests.helpers.testapp import login_client
-    sio = socketio.test_client(app, flask_test_client=login_client(app, "alice"), auth=auth)
+    sio = socketio.test_client(app, flask_test_client=alice, auth=auth)
     if sio.is_connected():
         sio.disconnect()
 
