@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install install-dev vendor system-deps clean
+.PHONY: run test test-fast bench install install-dev vendor system-deps clean
 
 run: install vendor instance/secret_key
 	@GATEWAY_SECRET_KEY="$${GATEWAY_SECRET_KEY:-$$(cat instance/secret_key)}" $(PY) wsgi.py
@@ -25,6 +25,11 @@ lint: lint-py lint-js
 lint-py: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The unit tests alone (tests/unit: no real process, no browser, no Redis or nginx), under a
+# minute: the loop to work in. `make test` runs them too, with everything else.
+test-fast: install-dev
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 # Several workers behind nginx on loopback (scripts/cluster.sh): Redis, WORKERS (3) gunicorn
 # eventlet workers sharing instance/gateway.db, nginx/cluster.conf on PORT (8080). Ctrl-C stops it.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -23,6 +22,8 @@ from typing import Any
 import socketio
 from .core.errors import SESSION_CLOSED
 from .core.errors import UNAUTHORIZED
+
+from .client_state import ClientState
 
 __all__ = ["EventFailed", "GatewayClient", "Resume"]
 
@@ -73,18 +74,12 @@ class GatewayClient:
         self.max_backoff = max_backoff
         self.attempt_timeout = attempt_timeout
         self._lock = threading.RLock()
-        self.session_id: str | None = None
-        self._token: str | None = None
-        self.last_seq = 0  # every command up to here was applied, once, in order
+        self.state = ClientState()  # session, token, seqs, unacked events; under _lock
         self.applied: list[dict[str, Any]] = []  # commands applied, in order
-        self.duplicates = 0  # commands received again and dropped
-        self._ahead: dict[int, dict[str, Any]] = {}  # seq -> command waiting for a gap to fill
         self.sessions: list[dict[str, Any]] = []  # every `session` message
         self.closed: dict[str, Any] | None = None  # the `close` message, if any
         self.resumes: list[Resume] = []
         self.connect_error: Any = None
-        self._next_id = 1
-        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # unacked events by id
         self._dropped_at: float | None = None
         self._stopping = False
         self._welcomed = threading.Event()
@@ -111,15 +106,29 @@ class GatewayClient:
         sio.on("connect", current(self._on_connect))
         return sio
 
+    @property
+    def session_id(self) -> str | None:
+        return self.state.session_id
+
+    @property
+    def _token(self) -> str | None:
+        return self.state.token
+
+    @property
+    def last_seq(self) -> int:
+        """Every command up to here was applied, once, in order."""
+        return self.state.last_seq
+
+    @property
+    def duplicates(self) -> int:
+        """Commands received again and dropped."""
+        return self.state.duplicates
+
     # -- connection ------------------------------------------------------
 
     def _auth(self) -> dict[str, Any]:
         with self._lock:
-            resume = None
-            if self.session_id is not None and self._token is not None:
-                resume = {"session": self.session_id, "token": self._token,
-                          "last_seq": self.last_seq}
-            return {"app": self.app, "resume": resume}
+            return {"app": self.app, "resume": self.state.resume_request()}
 
     def connect(self, timeout: float = 10.0) -> GatewayClient:
         """Connect (resuming the session if there is one) and wait for its session message."""
@@ -210,17 +219,11 @@ class GatewayClient:
                 seconds = time.monotonic() - dropped if dropped is not None else 0.0
                 self.resumes.append(Resume(bool(data["resumed"]), data.get("reason"), seconds))
             self._dropped_at = None
-            if not data["resumed"]:
-                # A fresh session: what was in flight belongs to the old one.
-                for pending in self._pending.values():
-                    pending.ack = {"ok": False, "error": {
-                        "code": SESSION_CLOSED, "message": "The session was replaced."}}
-                    pending.done.set()
-                self._pending.clear()
-                self._next_id = 1
-                self.last_seq = 0
-                self._ahead.clear()
-            self.session_id, self._token = data["session"], data["token"]
+            # A fresh session: what was in flight belongs to the old one.
+            for pending in self.state.welcome(data):
+                pending.ack = {"ok": False, "error": {
+                    "code": SESSION_CLOSED, "message": "The session was replaced."}}
+                pending.done.set()
         self._welcomed.set()
 
     def _on_connect(self) -> None:
@@ -228,7 +231,7 @@ class GatewayClient:
         # emitted yet: acknowledge and resend from here.
         self._ack_applied()
         with self._lock:
-            resend = list(self._pending.items())
+            resend = self.state.unsettled()
         for event_id, pending in resend:
             self._emit_event(event_id, pending)
 
@@ -236,19 +239,10 @@ class GatewayClient:
         # python-socketio's client handles each message in its own thread, so batches
         # can arrive here out of order: hold a command that comes ahead of a gap until
         # the gap is filled.
-        applied: list[dict[str, Any]] = []
         with self._lock:
-            for command in batch:
-                if command["seq"] <= self.last_seq or command["seq"] in self._ahead:
-                    self.duplicates += 1
-                else:
-                    self._ahead[command["seq"]] = command
-            while self.last_seq + 1 in self._ahead:
-                command = self._ahead.pop(self.last_seq + 1)
-                self.last_seq = command["seq"]
-                self.applied.append(command)
-                applied.append(command)
-            seq = self.last_seq
+            applied = self.state.accept(batch)
+            self.applied.extend(applied)
+            seq = self.state.last_seq
             if self.on_command is not None:
                 for command in applied:
                     self.on_command(command)
@@ -271,18 +265,16 @@ class GatewayClient:
     def send(self, name: str, data: Any = None) -> _Pending:
         """Send an event; it is resent after a resume until acknowledged."""
         with self._lock:
-            event_id = self._next_id
-            self._next_id += 1
-            pending = self._pending[event_id] = _Pending(name, data)
+            pending = _Pending(name, data)
+            event_id = self.state.track(pending)
         self._emit_event(event_id, pending)
         return pending
 
     def _emit_event(self, event_id: int, pending: _Pending) -> None:
         def on_ack(ack: Any) -> None:
             with self._lock:
-                if self._pending.get(event_id) is not pending:
+                if not self.state.settle(event_id, pending):
                     return
-                del self._pending[event_id]
             pending.ack = ack
             pending.done.set()
 
@@ -308,9 +300,9 @@ class GatewayClient:
     def gaps(self) -> int:
         """Commands held because an earlier one has not arrived (0 once all is delivered)."""
         with self._lock:
-            return len(self._ahead)
+            return self.state.held
 
     @property
     def unacked_events(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return self.state.unacked_events

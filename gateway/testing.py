@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from .client_state import ClientState
 from .web.extension import socketio
 
 __all__ = ["SessionTestClient"]
@@ -32,16 +33,36 @@ class SessionTestClient:
         self.app, self.flask_client, self.app_name = app, flask_client, app_name
         self.sio: Any = None
         self.session: dict[str, Any] | None = None  # the latest session message
-        self.session_id: str | None = None
-        self.token: str | None = None
-        self.last_seq = 0
+        self.state = ClientState()  # session id, token, seqs, event ids
         self.applied: list[dict[str, Any]] = []  # commands applied once, in seq order
-        self.duplicates = 0
         self.closed: dict[str, Any] | None = None
         self.connect_error: Any = None
-        self._next_id = 1
         if connect:
             self.connect()
+
+    @property
+    def session_id(self) -> str | None:
+        return self.state.session_id
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self.state.session_id = value
+
+    @property
+    def token(self) -> str | None:
+        return self.state.token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self.state.token = value
+
+    @property
+    def last_seq(self) -> int:
+        return self.state.last_seq
+
+    @property
+    def duplicates(self) -> int:
+        return self.state.duplicates
 
     @property
     def connected(self) -> bool:
@@ -50,10 +71,7 @@ class SessionTestClient:
     def connect(self, resume: bool = True, last_seq: int | None = None,
                 token: str | None = None) -> SessionTestClient:
         """Connect; with ``resume`` ask for the current session back (overrides for tests)."""
-        request = None
-        if resume and self.session_id is not None:
-            request = {"session": self.session_id, "token": token or self.token,
-                       "last_seq": self.last_seq if last_seq is None else last_seq}
+        request = self.state.resume_request(last_seq, token) if resume else None
         self.sio = socketio.test_client(self.app, flask_test_client=self.flask_client,
                                         auth={"app": self.app_name, "resume": request})
         self.poll()
@@ -75,19 +93,14 @@ class SessionTestClient:
             name, data = message["name"], message["args"][0] if message["args"] else None
             if name == "session":
                 self.session = data
-                if not data["resumed"]:
-                    self.last_seq, self._next_id = 0, 1
-                self.session_id, self.token = data["session"], data["token"]
+                self.state.welcome(data)
             elif name == "commands":
                 for command in data:
-                    if command["seq"] <= self.last_seq:
-                        self.duplicates += 1
-                    elif command["seq"] == self.last_seq + 1:
-                        self.last_seq = command["seq"]
-                        self.applied.append(command)
-                        applied.append(command)
-                    else:
+                    new = self.state.accept([command])
+                    if self.state.held:  # in-process delivery leaves no room for a gap
                         raise AssertionError(f"gap: seq {command['seq']} after {self.last_seq}")
+                    self.applied.extend(new)
+                    applied.extend(new)
             elif name == "close":
                 self.closed = data
         return applied
@@ -113,7 +126,7 @@ class SessionTestClient:
     def emit_event(self, name: str, data: Any = None, event_id: int | None = None) -> Any:
         """Send an ``event`` and return its ack (``event_id`` to resend an old one)."""
         if event_id is None:
-            event_id, self._next_id = self._next_id, self._next_id + 1
+            event_id = self.state.next_event_id()
         ack = self.sio.emit("event", {"id": event_id, "name": name, "data": data}, callback=True)
         self.poll()
         return ack

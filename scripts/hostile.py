@@ -9,7 +9,7 @@ that missed its target, and by how much.
     .venv/bin/python scripts/hostile.py --seconds 5 --json figures.json
 
 Exit status: 0 when every figure met its target, 1 otherwise (2: bad arguments).
-How each attack is run (CPU pinning, warm-up, settle, settings): tests/hostile/harness.py.
+How each attack is run (CPU pinning, warm-up, settle, settings): tests/helpers/hostile/harness.py.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from pathlib import Path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.hostile.attacks import ATTACKS  # noqa: E402
-from tests.hostile.harness import ATTACK_SECONDS  # noqa: E402
-from tests.hostile.harness import failure_report  # noqa: E402
-from tests.hostile.harness import notes_report  # noqa: E402
-from tests.hostile.harness import prepare_database  # noqa: E402
-from tests.hostile.harness import run_attack  # noqa: E402
-from tests.hostile.harness import table  # noqa: E402
+from tests.helpers.hostile.attacks import ATTACKS  # noqa: E402
+from tests.helpers.hostile.harness import ATTACK_SECONDS  # noqa: E402
+from tests.helpers.hostile.harness import failure_report  # noqa: E402
+from tests.helpers.hostile.harness import notes_report  # noqa: E402
+from tests.helpers.hostile.harness import prepare_database  # noqa: E402
+from tests.helpers.hostile.harness import run_attack  # noqa: E402
+from tests.helpers.hostile.harness import table  # noqa: E402
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""Fixtures: an app in threading mode, its clients, users, and a leak check per test."""
+"""Fixtures shared by every kind of test (unit, integration, e2e): an app in threading mode,
+its clients, users, and a leak check per test. Helpers are in ``tests/helpers``."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from gateway import socketio
 from gateway import hub_for
 from gateway.cluster.hub import Hub
 
-from .support import wait_for
-
-PASSWORD = "correct horse battery"
-PASSWORD_HASH = auth.models._hasher.hash(PASSWORD)  # hashed once: Argon2 is slow on purpose
+from tests.helpers.support import wait_for
+from tests.helpers.testapp import PASSWORD_HASH
+from tests.helpers.testapp import Messages
+from tests.helpers.testapp import login_client
 
 
 @pytest.fixture
@@ -60,13 +61,6 @@ def hub(app: Flask) -> Hub:
     return hub_for(app)  # type: ignore[no-any-return]
 
 
-def login_client(app: Flask, name: str) -> FlaskClient:
-    client = app.test_client()
-    response = client.post("/login", data={"name": name, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
 @pytest.fixture
 def set_limits(app: Flask):
     """``set_limits(EVENT_RATE=..., ...)``: change settings for sessions opened afterwards."""
@@ -85,36 +79,6 @@ def set_limits(app: Flask):
 def client(app: Flask) -> FlaskClient:
     """An HTTP client logged in as alice."""
     return login_client(app, "alice")
-
-
-class Messages:
-    """Collects what a Socket.IO test client receives, for deadline waits."""
-
-    def __init__(self, sio: Any) -> None:
-        self.sio = sio
-        self.items: list[dict[str, Any]] = []
-
-    def drain(self) -> list[dict[str, Any]]:
-        # Read the test client's queue directly: get_received() refuses once the
-        # server has disconnected, and what came before the disconnect matters.
-        queue, self.sio.queue = self.sio.queue, []
-        self.items.extend(queue)
-        return self.items
-
-    def named(self, name: str) -> list[Any]:
-        return [m["args"][0] for m in self.drain() if m["name"] == name]
-
-    def commands(self) -> list[dict[str, Any]]:
-        return [c for batch in self.named("commands") for c in batch]
-
-    def wait_commands(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
-        return wait_for(lambda: len(self.commands()) >= count and self.commands(), timeout,
-                        message=f"{count} commands")
-
-    def ack_all(self) -> None:
-        cmds = self.commands()
-        if cmds:
-            self.sio.emit("ack", {"seq": cmds[-1]["seq"]})
 
 
 @pytest.fixture

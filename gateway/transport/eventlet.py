@@ -25,8 +25,8 @@ Upstream: no eventlet issue covers either behaviour (eventlet is in bugfix-only
 maintenance). The read loop's behaviour is the one gevent's maintainers call by design
 (gevent/gevent#1741: "add a sleep(0) in the reading loop"); the integer XOR is the one
 python-websockets adopted (python-websockets/websockets#1034, ~20x faster). Minimal
-reproductions: ``tests/test_guard.py`` and the ``ws_firehose`` and ``ws_big_frames``
-attacks of ``tests/hostile``.
+reproductions: ``tests/integration/test_guard.py``, and the ``ws_firehose`` and
+``ws_big_frames`` attacks of the hostile suite (``tests/helpers/hostile/attacks.py``).
 """
 
 from __future__ import annotations

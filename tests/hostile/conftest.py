@@ -1,5 +1,7 @@
-"""Fixtures of the hostile suite: the users' database (made once), and a table of every
-attack's figures at the end of the run."""
+"""The hostile suite (attacks against a real server while a bystander echoes): its own kind,
+run alone with ``-m hostile``. Every test here is marked ``real`` and ``hostile``. Fixtures:
+the users' database (made once), and a table of every attack's figures at the end of the
+run."""
 
 from __future__ import annotations
 
@@ -9,13 +11,19 @@ from typing import Any
 
 import pytest
 
-from .harness import Result
-from .harness import failure_report
-from .harness import notes_report
-from .harness import prepare_database
-from .harness import table
+from tests.helpers.hostile.harness import Result
+from tests.helpers.hostile.harness import failure_report
+from tests.helpers.hostile.harness import notes_report
+from tests.helpers.hostile.harness import prepare_database
+from tests.helpers.hostile.harness import table
+from tests.helpers.kinds import mark_folder
 
 _results: list[Result] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_folder(items, __file__, "real", "hostile")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The hostile suite: each attack against a real ``python wsgi.py`` (eventlet) while a
-logged-in bystander echoes (see ``harness.py`` for how, ``attacks.py`` for what).
+logged-in bystander echoes (see ``tests/helpers/hostile/``: ``harness.py`` for how,
+``attacks.py`` for what).
 
 Every attack must leave the bystander's echoes p99 < 100 ms and max < 1 s with none
 failed, and the server's RSS back within 10 % of what it was before; and show its own
@@ -20,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from .attacks import ATTACKS
-from .harness import run_attack
-from .harness import table
+from tests.helpers.hostile.attacks import ATTACKS
+from tests.helpers.hostile.harness import run_attack
+from tests.helpers.hostile.harness import table
 
 pytestmark = [pytest.mark.real, pytest.mark.hostile]
 

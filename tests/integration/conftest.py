@@ -1,0 +1,14 @@
+"""Integration tests: each starts real processes (a server, gunicorn, Redis, nginx, Node.js
+clients, a fresh Python) but no browser. Every test here is marked ``real``, so
+``-m "not real"`` leaves them out."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.kinds import mark_folder
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_folder(items, __file__, "real")
