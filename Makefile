@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 run: install vendor instance/secret_key
 	@GATEWAY_SECRET_KEY="$${GATEWAY_SECRET_KEY:-$$(cat instance/secret_key)}" $(PY) wsgi.py
 
-test: install-dev vendor system-deps
+test: install-dev vendor system-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Lint before the suite: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade)

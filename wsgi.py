@@ -21,8 +21,8 @@ import time
 from typing import Any
 
 from gateway import create_app
-from gateway import socketio
 from gateway import hub_for
+from gateway import socketio
 
 app = create_app()
 logger = logging.getLogger("gateway")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
 from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -18,8 +18,8 @@ from sqlalchemy import BigInteger
 from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import bindparam
-from sqlalchemy import select
 from sqlalchemy import inspect
+from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError

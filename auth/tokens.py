@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
 from datetime import UTC
+from datetime import datetime
 
 import click
 from flask import Blueprint

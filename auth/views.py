@@ -12,11 +12,11 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_login import logout_user
-from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from .forms import LoginForm

@@ -20,10 +20,10 @@ from dataclasses import field
 from typing import Any
 
 import socketio
-from .core.errors import SESSION_CLOSED
-from .core.errors import UNAUTHORIZED
 
 from .client_state import ClientState
+from .core.errors import SESSION_CLOSED
+from .core.errors import UNAUTHORIZED
 
 __all__ = ["EventFailed", "GatewayClient", "Resume"]
 

@@ -13,8 +13,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from .web.extension import AppRuntime
     from .cluster.hub import Hub
+    from .web.extension import AppRuntime
 
 
 class _HubCollector(Collector):

@@ -90,7 +90,8 @@ class SessionTestClient:
         queue, self.sio.queue = self.sio.queue, []
         applied = []
         for message in queue:
-            name, data = message["name"], message["args"][0] if message["args"] else None
+            name = message["name"]
+            data: Any = message["args"][0] if message["args"] else None
             if name == "session":
                 self.session = data
                 self.state.welcome(data)

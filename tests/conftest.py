@@ -14,14 +14,16 @@ from flask.testing import FlaskClient
 
 import auth
 from gateway import create_app
-from gateway import socketio
 from gateway import hub_for
+from gateway import socketio
 from gateway.cluster.hub import Hub
-
 from tests.helpers.support import wait_for
 from tests.helpers.testapp import PASSWORD_HASH
 from tests.helpers.testapp import Messages
 from tests.helpers.testapp import login_client
+
+#: The Redis and cluster fixtures (module-scoped) for the tests that use them.
+pytest_plugins = ["tests.helpers.cluster"]
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def app(app_config: dict[str, Any]) -> Iterator[Flask]:
 
 @pytest.fixture
 def hub(app: Flask) -> Hub:
-    return hub_for(app)  # type: ignore[no-any-return]
+    return hub_for(app)
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ..core.errors import KICKED
+from ..core.errors import LOGGED_OUT
 from ..core.targets import Target
 from .messages import Close
 from .messages import Message
 from .messages import Send
 from .messages import encode
 from .redis_bus import RedisStream
-from ..core.errors import KICKED
-from ..core.errors import LOGGED_OUT
 
 
 class Emitter:

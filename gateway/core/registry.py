@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections import Counter
+from collections import OrderedDict
 
+from .errors import CLOSED
 from .session import Session
 from .session import SessionState
-from .errors import CLOSED
 
 #: Closed session ids remembered, so a late resume is told "expired", not "unknown".
 TOMBSTONES = 10_000

@@ -32,9 +32,14 @@ from .delivery import EventLedger
 from .delivery import TokenBucket
 from .delivery import command_size
 from .errors import BAD_REQUEST
+from .errors import CLOSE_REASONS
+from .errors import CLOSED
+from .errors import EXPIRED
 from .errors import INTERNAL_ERROR
+from .errors import KICKED
 from .errors import RATE_LIMITED
 from .errors import SESSION_CLOSED
+from .errors import SLOW_CONSUMER
 from .errors import TOO_LARGE
 from .errors import UNKNOWN_EVENT
 from .errors import GatewayError
@@ -42,11 +47,6 @@ from .errors import IllegalTransition
 from .errors import ProtocolError
 from .errors import ReplayOverflow
 from .errors import SessionClosed
-from .errors import CLOSE_REASONS
-from .errors import EXPIRED
-from .errors import KICKED
-from .errors import SLOW_CONSUMER
-from .errors import CLOSED
 from .protocol import EventMessage
 from .protocol import failed
 from .protocol import ok

@@ -17,9 +17,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .targets import Target
 from .errors import LOGGED_OUT
 from .errors import SERVER_SHUTDOWN
+from .targets import Target
 
 
 @dataclass

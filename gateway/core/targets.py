@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GatewayError
 from .errors import BAD_REQUEST
+from .errors import GatewayError
 
 #: What a send can be addressed to. ``user`` is a user id, ``user_name`` a user name:
 #: two kinds, never matched against each other (a user named "2" is not user 2).

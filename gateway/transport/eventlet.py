@@ -41,9 +41,9 @@ from typing import Any
 
 import eventlet
 import eventlet.wsgi
+from engineio.async_drivers.eventlet import WebSocketWSGI
 from eventlet.websocket import ConnectionClosedError
 from eventlet.websocket import RFC6455WebSocket
-from engineio.async_drivers.eventlet import WebSocketWSGI
 
 from ..core.delivery import TokenBucket
 from ..settings import Settings

@@ -14,13 +14,13 @@ from flask_socketio import SocketIO
 
 from auth import login_from_cookie
 
-from ..core.errors import UNAUTHORIZED
-from ..core.errors import error_payload
-from ..core.admission import Admission
-from .guard import ConnectionGuard
 from ..cluster.connections import Connections
 from ..cluster.connections import Refused
+from ..core.admission import Admission
+from ..core.errors import UNAUTHORIZED
+from ..core.errors import error_payload
 from ..core.session import SessionUser
+from .guard import ConnectionGuard
 
 logger = logging.getLogger("gateway")
 

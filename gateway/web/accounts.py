@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from auth.models import db
 from auth.models import stale_logins
+
 from ..core.errors import LOGGED_OUT
 
 if TYPE_CHECKING:

@@ -26,15 +26,15 @@ from flask_wtf.csrf import CSRFError
 
 from ..core.errors import BAD_REQUEST
 from ..core.errors import FORBIDDEN
-from ..core.errors import UNKNOWN_SESSION
+from ..core.errors import KICKED
 from ..core.errors import UNAUTHORIZED
 from ..core.errors import UNKNOWN_EVENT
+from ..core.errors import UNKNOWN_SESSION
 from ..core.errors import GatewayError
-from ..core.errors import KICKED
+from ..core.protocol import SESSION_ID
 from .extension import gateway
 from .extension import hub_for
 from .responses import error_response
-from ..core.protocol import SESSION_ID
 
 if TYPE_CHECKING:
     from ..cluster.hub import Hub

@@ -38,23 +38,23 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from auth.tokens import ApiToken
 
-from ..core.targets import Target
 from ..core.errors import BAD_REQUEST
 from ..core.errors import FORBIDDEN
 from ..core.errors import INTERNAL_ERROR
-from ..core.errors import TOO_LARGE
-from ..core.errors import TOO_MANY_SESSIONS
-from ..core.errors import UNAUTHORIZED
-from ..core.errors import BusUnavailable
-from ..core.errors import GatewayError
 from ..core.errors import METHOD_NOT_ALLOWED
 from ..core.errors import NOT_FOUND
 from ..core.errors import REPLAY_OVERFLOW
+from ..core.errors import TOO_LARGE
+from ..core.errors import TOO_MANY_SESSIONS
+from ..core.errors import UNAUTHORIZED
 from ..core.errors import UNKNOWN
-from .extension import hub_for
-from .responses import error_response
+from ..core.errors import BusUnavailable
+from ..core.errors import GatewayError
 from ..core.jsonsafe import JsonRejected
 from ..core.jsonsafe import loads_strict
+from ..core.targets import Target
+from .extension import hub_for
+from .responses import error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 logger = logging.getLogger("gateway")

@@ -7,10 +7,10 @@ from flask import Blueprint
 from flask import current_app
 
 from ..cluster.emitter import Emitter
-from ..core.targets import Target
 from ..cluster.messages import Send
 from ..core.errors import GatewayError
 from ..core.jsonsafe import loads_strict
+from ..core.targets import Target
 from ..settings import Settings
 
 bp = Blueprint("gateway_cli", __name__, cli_group=None)

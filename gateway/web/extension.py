@@ -19,20 +19,20 @@ from flask_socketio import SocketIO
 
 from auth.signals import logged_out
 
+from ..cluster.bus import make_bus
+from ..cluster.hub import Hub
 from ..core.admission import Admission
 from ..core.apps import AppCatalog
 from ..core.apps import EventHandler
 from ..core.apps import MainFunction
-from ..core.targets import Target
-from ..transport.guard import ConnectionGuard
-from ..cluster.bus import make_bus
-from ..cluster.hub import Hub
-from ..metrics import GuardCollector
-from ..settings import Settings
+from ..core.errors import LOGGED_OUT
 from ..core.presence import Presence
 from ..core.presence import PresenceChange
 from ..core.registry import SessionRegistry
-from ..core.errors import LOGGED_OUT
+from ..core.targets import Target
+from ..metrics import GuardCollector
+from ..settings import Settings
+from ..transport.guard import ConnectionGuard
 
 
 class _SocketIOTransport:

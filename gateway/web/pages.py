@@ -6,10 +6,10 @@ import logging
 import os
 
 from flask import Blueprint
+from flask import Response
 from flask import abort
 from flask import current_app
 from flask import jsonify
-from flask import Response
 from flask import render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user

@@ -182,7 +182,8 @@ def test_echo_and_a_two_tab_chat(browser, server):
         second.goto(f"{server.url}/app/echo")
         second.fill("#echo-form input[name=text]", "ping")
         second.click("#echo-form button[type=submit]")
-        second.locator("#echo-result", has_text="Server acknowledged: ping").wait_for(timeout=10_000)
+        second.locator("#echo-result", has_text="Server acknowledged: ping").wait_for(
+            timeout=10_000)
         second.locator(".gw-output", has_text="ping").wait_for(timeout=10_000)
     finally:
         for context, _, _ in tabs:

@@ -15,8 +15,8 @@
   (their ``ServerProcess``), ``worker_at("127.0.0.1:PORT")``, ``readiness()``,
   ``wait_ready()``, ``logs()``, ``redis``, ``nginx``, ``password``, ``stop()``.
 * ``running_cluster(tmp_path_factory, ...)``: a started Cluster, always stopped.
-  Fixtures (module-scoped; import them into a test module):
-  ``from tests.helpers.cluster import cluster``, ``... import redis_server``.
+  Fixtures (module-scoped):
+  ``cluster`` and ``redis_server`` (registered by tests/conftest.py's ``pytest_plugins``).
 
 Missing ``redis-server`` or ``nginx``: installed with scripts/system-deps.sh when running
 as root; otherwise the test is skipped, except in CI (``CI=true``), where it fails.
@@ -39,6 +39,7 @@ from typing import Any
 import pytest
 import requests
 
+from gateway import hub_for
 from nginx import render
 
 from .support import IN_CI
@@ -47,7 +48,6 @@ from .support import ServerProcess
 from .support import free_port
 from .support import server_env
 from .support import wait_for
-from gateway import hub_for
 
 PASSWORD = "cluster-test-password"
 USERS = ("alice", "bob")

@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
 import requests
+
 from gateway import hub_for
 from gateway.client_state import ClientState
 
@@ -123,7 +125,9 @@ CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 def csrf_token(html: str) -> str:
     """The CSRF token of the form in ``html``."""
-    return CSRF.search(html).group(1)  # type: ignore[union-attr]
+    found = CSRF.search(html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
 
 
 def login(base_url: str, name: str, password: str) -> requests.Session:
@@ -266,8 +270,8 @@ def running_server(tmp_path_factory: Any, name: str, users: list[str], password:
         proc.stop()
 
 
-def add_users(server: ServerProcess, password: str, users: list[str],
-              admins: list[str] = ()) -> None:  # type: ignore[assignment]
+def add_users(server: ServerProcess, password: str, users: Sequence[str],
+              admins: Sequence[str] = ()) -> None:
     """Create users in a running server's database from this process (much faster than
     one ``flask users create`` process each)."""
     import auth

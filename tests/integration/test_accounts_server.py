@@ -8,7 +8,6 @@ import subprocess
 import pytest
 import requests
 
-from tests.helpers.testapp import PASSWORD
 from tests.helpers.support import PYTHON
 from tests.helpers.support import ROOT
 from tests.helpers.support import ProtocolClient
@@ -17,6 +16,7 @@ from tests.helpers.support import cookie_header
 from tests.helpers.support import login
 from tests.helpers.support import running_server
 from tests.helpers.support import wait_for
+from tests.helpers.testapp import PASSWORD
 
 NEW_PASSWORD = "a brand new password"
 USERS = ["alice", "bob", "carol", "dave", "erin"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.helpers.testapp import PASSWORD
 from tests.helpers.support import ProtocolClient
 from tests.helpers.support import add_users
 from tests.helpers.support import cookie_header
@@ -13,6 +12,7 @@ from tests.helpers.support import csrf_token
 from tests.helpers.support import login
 from tests.helpers.support import running_server
 from tests.helpers.support import wait_for
+from tests.helpers.testapp import PASSWORD
 
 
 @pytest.mark.real

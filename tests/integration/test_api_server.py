@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from auth.tokens import ApiToken
-
+from gateway import hub_for
 from tests.helpers.support import ServerProcess
 from tests.helpers.support import cookie_header
 from tests.helpers.support import login
 from tests.helpers.support import running_server
 from tests.helpers.support import wait_for
-from gateway import hub_for
 
 SSE_PASSWORD = "sse-test-password-123"
 
@@ -51,11 +50,10 @@ class RawStream:
         self.data = b""
 
     def received(self) -> bytes:
-        import socket
 
         try:
             self.data += self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             pass
         return self.data
 

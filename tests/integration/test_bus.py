@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,14 +14,11 @@ from gateway.cluster.messages import Message
 from gateway.cluster.messages import PresenceUpdate
 from gateway.cluster.messages import Send
 from gateway.cluster.messages import Snapshots
-from gateway.cluster.messages import encode
 from gateway.cluster.redis_bus import RedisBus
-from gateway.core.targets import Target
 from gateway.core.errors import BusUnavailable
 from gateway.core.presence import Presence
-
+from gateway.core.targets import Target
 from tests.helpers.cluster import RedisServer
-from tests.helpers.cluster import redis_server  # noqa: F401  (fixture)
 from tests.helpers.support import wait_for
 
 
@@ -73,7 +71,7 @@ class Worker:
 
 
 @pytest.fixture
-def workers(redis_server: RedisServer) -> Iterator[list[Worker]]:  # noqa: F811
+def workers(redis_server: RedisServer) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
     def make(name: str, **kw: Any) -> Worker:
@@ -81,7 +79,7 @@ def workers(redis_server: RedisServer) -> Iterator[list[Worker]]:  # noqa: F811
         started.append(worker)
         return worker
 
-    yield make  # type: ignore[misc]
+    yield make
     for worker in started:
         worker.stop()
 

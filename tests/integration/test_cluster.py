@@ -17,7 +17,6 @@ import requests
 
 from gateway.cluster.emitter import Emitter
 from gateway.core.errors import BusUnavailable
-
 from tests.helpers.cluster import Cluster
 from tests.helpers.cluster import running_cluster
 from tests.helpers.support import PYTHON
@@ -33,7 +32,8 @@ pytestmark = pytest.mark.real
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Short heartbeats: a dead worker's users leave within 3 x 0.5 s.
-    with running_cluster(tmp_path_factory, "bus-cluster", users=("alice", "bob", "carol", "dave", "erin"),
+    with running_cluster(tmp_path_factory, "bus-cluster",
+                         users=("alice", "bob", "carol", "dave", "erin"),
                          GATEWAY_PRESENCE_SECONDS="0.5") as started:
         yield started
     assert "Traceback" not in started.logs(), started.logs()
@@ -117,7 +117,7 @@ def test_sends_from_every_worker_emitter_api_and_cli_arrive_once_in_order(
 def test_topic_and_everyone_sends_span_workers(cluster, token):
     # One chat session per worker, each connected to that worker directly.
     clients = [connect(url, name, cluster.password, app="chat")
-               for url, name in zip(cluster.workers, ("alice", "bob", "carol"))]
+               for url, name in zip(cluster.workers, ("alice", "bob", "carol"), strict=True)]
     try:
         for client in clients:
             client.wait_commands(1)

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from gateway.client import GatewayClient
-
 from tests.helpers.chaos import CuttingProxy
 from tests.helpers.support import IN_CI
 from tests.helpers.support import ROOT

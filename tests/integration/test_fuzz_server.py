@@ -32,7 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 def test_raw_garbage_over_websocket_and_polling(server):
     cookie = cookie_header(login(server.url, "fuzzy", "fuzz-test-password"))
-    calm = ProtocolClient(server.url, cookie_header(login(server.url, "calm", "fuzz-test-password")))
+    calm_login = login(server.url, "calm", "fuzz-test-password")
+    calm = ProtocolClient(server.url, cookie_header(calm_login))
     calm.connect("echo")
     ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
     for junk in GARBAGE + [b"\x00\xff\xfe", b"4" * 10]:
@@ -51,7 +52,8 @@ def test_raw_garbage_over_websocket_and_polling(server):
         opened = requests.get(base, headers={"Cookie": cookie}, timeout=5)
         sid = opened.text[opened.text.index("{"):].split('"sid":"')[1].split('"')[0]
         for body in ('40{"app":"echo"}', junk, junk + "\x1e" + junk):
-            response = requests.post(f"{base}&sid={sid}", data=body.encode("utf-8", "surrogatepass"),
+            response = requests.post(f"{base}&sid={sid}",
+                                     data=body.encode("utf-8", "surrogatepass"),
                                      headers={"Cookie": cookie}, timeout=5)
             assert response.status_code in (200, 400), (body, response.status_code)
             assert "Traceback" not in response.text

@@ -195,7 +195,7 @@ def test_an_anonymous_connection_sending_what_it_should_not_is_hung_up(patient):
     ws = websocket_from(patient, "127.0.0.41")
     for i in range(40):  # events with no session: each one a strike
         try:
-            ws.send('42["event",{"id":%d,"name":"echo","data":{}}]' % i)
+            ws.send(f'42["event",{{"id":{i},"name":"echo","data":{{}}}}]')
         except (websocket.WebSocketException, OSError):
             break
     assert is_closed(ws, within=5)  # long before the 60 s deadline

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.helpers.testapp import PASSWORD
 from tests.helpers.support import CSRF
 from tests.helpers.support import add_users
 from tests.helpers.support import login
 from tests.helpers.support import running_server
+from tests.helpers.testapp import PASSWORD
 
 
 @pytest.mark.real

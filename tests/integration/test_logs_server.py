@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 from gateway.client import GatewayClient
-
 from tests.helpers.support import ProtocolClient
 from tests.helpers.support import ServerProcess
 from tests.helpers.support import cookie_header

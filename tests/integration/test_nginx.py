@@ -16,10 +16,8 @@ import requests
 import socketio
 
 from nginx import render
-
 from tests.helpers.cluster import Cluster
 from tests.helpers.cluster import Nginx
-from tests.helpers.cluster import cluster  # noqa: F401  (the module-scoped fixture)
 from tests.helpers.cluster import require_binary
 from tests.helpers.support import ProtocolClient
 from tests.helpers.support import ServerProcess

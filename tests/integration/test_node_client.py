@@ -58,7 +58,8 @@ def test_hello_with_the_official_client(server, transport):
     assert commands[1] == {"seq": 2, "name": "output",
                            "args": {"kind": "text", "content": "Hello, Node!"}}
     assert out["acks"] == [{"id": 1, "ack": {"ok": True, "result": None}}]
-    assert out["received"][-1] == ["close", {"reason": "closed", "message": "The app has finished."}]
+    assert out["received"][-1] == ["close", {"reason": "closed",
+                                             "message": "The app has finished."}]
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -66,7 +67,8 @@ def test_echo_burst_with_the_official_client(server, transport):
     out = run_node(server, "echo", transport)
     assert out["error"] is None
     assert [a["id"] for a in out["acks"]] == list(range(1, 21))
-    assert [a["ack"] for a in out["acks"]] == [{"ok": True, "result": f"n{i}"} for i in range(1, 21)]
+    assert [a["ack"] for a in out["acks"]] == [{"ok": True, "result": f"n{i}"}
+                                               for i in range(1, 21)]
     commands = [c for name, batch in out["received"] if name == "commands" for c in batch]
     assert [c["seq"] for c in commands] == list(range(1, 22))
     assert [c["args"]["content"] for c in commands[1:]] == [f"n{i}" for i in range(1, 21)]

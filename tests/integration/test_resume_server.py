@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.client import GatewayClient
-
 from tests.helpers.support import ProtocolClient
 from tests.helpers.support import ServerProcess
 from tests.helpers.support import cookie_header
@@ -43,7 +42,8 @@ def resume_as(server: ServerProcess, user: str, app: str, session: str, token: s
 
 
 def dropped_session(server: ServerProcess, app: str = "echo") -> GatewayClient:
-    client = GatewayClient(server.url, app, cookie=cookie(server, "alice"), reconnect=False).connect()
+    client = GatewayClient(server.url, app, cookie=cookie(server, "alice"),
+                           reconnect=False).connect()
     client.drop()
     return client
 

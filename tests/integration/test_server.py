@@ -1,4 +1,5 @@
-"""Real servers: ``python wsgi.py`` (eventlet and threading) and gunicorn, driven by python-socketio.
+"""Real servers: ``python wsgi.py`` (eventlet and threading) and gunicorn, driven by
+python-socketio.
 
 Each kind of server is started as a process on a free loopback port, with its own
 SQLite database; clients log in through the real login form and connect with the cookie.
@@ -80,7 +81,8 @@ def test_hello_protocol_messages(server, clients, transport):
     ack = client.event(1, "input.reply", {"request": ask["args"]["request"], "value": "Ada"})
     assert ack == {"ok": True, "result": None}
     greeting = client.wait_commands(2)[1]
-    assert greeting == {"seq": 2, "name": "output", "args": {"kind": "text", "content": "Hello, Ada!"}}
+    assert greeting == {"seq": 2, "name": "output",
+                        "args": {"kind": "text", "content": "Hello, Ada!"}}
     wait_for(lambda: client.named("close"), message="close")
     assert client.named("close") == [{"reason": "closed", "message": "The app has finished."}]
     wait_for(lambda: client.disconnected, message="server disconnect")

@@ -34,7 +34,8 @@ def test_sigterm_tells_every_client_and_exits(tmp_path, kind):
     clients = []
     try:
         cookie = cookie_header(login(server.url, "sam", PASSWORD))
-        for app, transport in (("closer", "websocket"), ("closer", "polling"), ("echo", "websocket")):
+        for app, transport in (("closer", "websocket"), ("closer", "polling"),
+                               ("echo", "websocket")):
             client = ProtocolClient(server.url, cookie, transports=[transport]).connect(app)
             client.wait_commands(1)
             clients.append(client)
@@ -43,7 +44,7 @@ def test_sigterm_tells_every_client_and_exits(tmp_path, kind):
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
         for client in clients:
-            wait_for(lambda: client.named("close"), timeout=DRAIN_SECONDS + 5,
+            wait_for(lambda client=client: client.named("close"), timeout=DRAIN_SECONDS + 5,
                      message="the close message")
             assert client.named("close") == [{"reason": "server_shutdown",
                                                "message": "The server is shutting down."}]

@@ -15,10 +15,9 @@ from auth.models import stale_logins
 from gateway import create_app
 from gateway import hub_for
 from gateway.web.accounts import AccountCheck
-
+from tests.helpers.support import wait_for
 from tests.helpers.testapp import PASSWORD
 from tests.helpers.testapp import login_client
-from tests.helpers.support import wait_for
 
 NEW_PASSWORD = "a brand new password"
 

@@ -8,16 +8,15 @@ import auth
 import gateway.web.admin
 from gateway import GatewayError
 from gateway import create_app
-from gateway import socketio
 from gateway import hub_for
-from gateway.web.admin import kick_event
+from gateway import socketio
 from gateway.core.session import SessionUser
-
+from gateway.web.admin import kick_event
+from tests.helpers.support import csrf_token
+from tests.helpers.support import wait_for
 from tests.helpers.testapp import PASSWORD
 from tests.helpers.testapp import PASSWORD_HASH
 from tests.helpers.testapp import login_client
-from tests.helpers.support import csrf_token
-from tests.helpers.support import wait_for
 
 
 @pytest.fixture

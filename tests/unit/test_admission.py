@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from gateway.core.admission import STRIKES
 from gateway.core.admission import Admission
-
 from tests.helpers.fakes import ManualClock as Clock
 
 

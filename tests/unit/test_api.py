@@ -10,11 +10,10 @@ import pytest
 from flask import Flask
 
 from auth.tokens import ApiToken
-from gateway.web.accounts import AccountCheck
 from gateway.cluster.hub import Hub
-
-from tests.helpers.testapp import login_client
+from gateway.web.accounts import AccountCheck
 from tests.helpers.support import wait_for
+from tests.helpers.testapp import login_client
 
 
 @pytest.fixture
@@ -100,7 +99,6 @@ def test_a_user_named_like_another_users_id_is_never_taken_for_them(app, hub: Hu
                                                                     token):
     from auth import User
     from auth import db
-
     from tests.helpers.testapp import PASSWORD_HASH
 
     bob_id = user_id(app, "bob")
@@ -359,7 +357,8 @@ def test_push_takes_a_body_32_deep_and_refuses_33(app, token):
     assert push(app, None, token, raw=ok.encode()).status_code == 202
     too_deep = EVERYONE % ('{"n": ' + "[" * 31 + "]" * 31 + "}")
     response = push(app, None, token, raw=too_deep.encode())
-    assert response.status_code == 400 and "deeper than 32" in response.get_json()["error"]["message"]
+    assert response.status_code == 400
+    assert "deeper than 32" in response.get_json()["error"]["message"]
 
 
 @pytest.mark.parametrize("content_type", [

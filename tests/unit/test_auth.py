@@ -10,7 +10,6 @@ import auth
 from auth.views import safe_next
 from gateway import create_app
 from gateway import hub_for
-
 from tests.helpers.testapp import PASSWORD
 
 

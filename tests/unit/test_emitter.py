@@ -9,8 +9,8 @@ import pytest
 
 from gateway.cluster.emitter import Emitter
 from gateway.cluster.messages import encode
-from gateway.core.targets import Target
 from gateway.core.errors import GatewayError
+from gateway.core.targets import Target
 
 
 def test_targets_keep_user_ids_and_user_names_apart():

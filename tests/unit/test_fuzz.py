@@ -107,7 +107,6 @@ def api(app):
     """(an API token, an admin's HTTP client, a bystander session of bob)."""
     from auth.tokens import ApiToken
     from gateway import socketio
-
     from tests.helpers.testapp import login_client
     with app.app_context():
         token = ApiToken.issue("fuzz")

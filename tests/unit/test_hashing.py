@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from auth import hashing
-
 from tests.helpers.support import wait_for
 
 

@@ -9,7 +9,6 @@ from auth.limits import LoginFailure
 from auth.limits import LoginLimiter
 from gateway import create_app
 from gateway import hub_for
-
 from tests.helpers.testapp import PASSWORD
 
 ACCOUNT_LIMIT = 3

@@ -6,7 +6,6 @@ from gateway.core.apps import AppSpec
 from gateway.core.registry import SessionRegistry
 from gateway.core.session import Session
 from gateway.core.session import SessionUser
-
 from tests.helpers.fakes import RecordingTransport
 from tests.helpers.fakes import ThreadRuntime
 from tests.helpers.fakes import session_limits
@@ -16,7 +15,8 @@ def open_session(registry: SessionRegistry, user: SessionUser, sid: str) -> Sess
     session = Session(AppSpec("t", keep_open=True), user, transport=RecordingTransport(),
                       runtime=ThreadRuntime(), limits=session_limits(resume_seconds=30),
                       on_closed=registry.remove,
-                      on_topic=lambda s, t, joined: (registry.join if joined else registry.leave)(s, t))
+                      on_topic=lambda s, t, joined:
+                      (registry.join if joined else registry.leave)(s, t))
     registry.add(session, sid)
     session.attach(sid)
     return session

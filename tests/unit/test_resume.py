@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from gateway import gateway
 from gateway.testing import SessionTestClient
-
-from tests.helpers.testapp import login_client
 from tests.helpers.support import wait_for
+from tests.helpers.testapp import login_client
 
 
 def tab(app, app_name="echo", user="alice") -> SessionTestClient:
@@ -22,7 +21,8 @@ def test_resume_replays_what_was_sent_while_detached(app, hub):
     assert session.lifecycle.value == "detached"
     with app.app_context():
         for i in range(5):
-            gateway.send("output", {"kind": "text", "content": f"while away {i}"}, session=t.session_id)
+            gateway.send("output", {"kind": "text", "content": f"while away {i}"},
+                         session=t.session_id)
     t.connect()
     assert t.session["resumed"] is True and t.session["reason"] is None
     assert t.session["session"] == session.id and t.session["last_seq"] == 1
@@ -154,7 +154,8 @@ def test_a_stalled_client_cannot_grow_memory(app, hub, set_limits):
     assert session.close_reason == "slow_consumer"
     assert peak[0] <= 200
     t.poll()
-    assert t.closed == {"reason": "slow_consumer", "message": "Too many commands were not acknowledged."}
+    assert t.closed == {"reason": "slow_consumer",
+                        "message": "Too many commands were not acknowledged."}
     assert wait_for(lambda: len(hub.registry) == 0, message="the registry empty")
 
 

@@ -15,7 +15,6 @@ from gateway.core.protocol import EventMessage
 from gateway.core.session import Session
 from gateway.core.session import SessionState
 from gateway.core.session import SessionUser
-
 from tests.helpers.fakes import ManualClock
 from tests.helpers.fakes import ManualRuntime
 from tests.helpers.fakes import RecordingTransport
@@ -119,7 +118,8 @@ def test_unknown_event_and_rate_limit():
 
 def test_ask_waits_for_the_reply_event():
     answers = []
-    session, transport, runtime, _ = make(main=lambda s: answers.append(s.ask("input", label="Name")))
+    session, transport, runtime, _ = make(
+        main=lambda s: answers.append(s.ask("input", label="Name")))
     session.attach("s")
     session.start()
     command = wait_for(lambda: transport.commands("s"))[0]
@@ -159,7 +159,8 @@ def test_app_return_closes_once_its_commands_are_acked():
     assert not session.closed  # the last command is not acknowledged yet
     session.acknowledge(1)
     wait_for(lambda: session.closed)
-    assert transport.messages("s", "close") == [{"reason": "closed", "message": "The app has finished."}]
+    assert transport.messages("s", "close") == [{"reason": "closed",
+                                                 "message": "The app has finished."}]
     assert transport.disconnected == ["s"]
 
 

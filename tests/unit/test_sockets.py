@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway import gateway
-
-from tests.helpers.testapp import login_client
 from tests.helpers.support import wait_for
+from tests.helpers.testapp import login_client
 
 
 def test_anonymous_is_refused_unauthorized(refused):
@@ -165,16 +164,18 @@ def test_app_failure_shows_an_error_and_closes_cleanly(connect, hub):
     names = [c["name"] for c in messages.commands()]
     assert names == ["output", "error"]
     assert "internal detail" not in str(messages.items)
-    assert other.emit("event", {"id": 1, "name": "echo", "data": {"text": "still"}}, callback=True)["ok"]
+    still = {"id": 1, "name": "echo", "data": {"text": "still"}}
+    assert other.emit("event", still, callback=True)["ok"]
 
 
 def test_chat_relays_to_the_topic(connect):
     alice, alice_msgs = connect("chat", user="alice")
     bob, bob_msgs = connect("chat", user="bob")
-    ack = alice.emit("event", {"id": 1, "name": "chat.say", "data": {"text": "hi all"}}, callback=True)
+    say = {"id": 1, "name": "chat.say", "data": {"text": "hi all"}}
+    ack = alice.emit("event", say, callback=True)
     assert ack == {"ok": True, "result": 2}
     for msgs in (alice_msgs, bob_msgs):
-        wait_for(lambda: [c for c in msgs.commands() if c["name"] == "chat.message"])
+        wait_for(lambda msgs=msgs: [c for c in msgs.commands() if c["name"] == "chat.message"])
         message = [c for c in msgs.commands() if c["name"] == "chat.message"][0]
         assert message["args"]["user"] == "alice" and message["args"]["text"] == "hi all"
 
@@ -216,7 +217,7 @@ def test_flooding_ends_only_the_abusers_session(connect, set_limits, hub):
 
     records: list[str] = []
     handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    handler.emit = lambda record: records.append(record.getMessage())
     logging.getLogger("gateway").addHandler(handler)
     set_limits(EVENT_RATE=0.001, EVENT_BURST=2, ABUSE_LIMIT=20)
     abuser, abuser_msgs = connect("echo", user="alice")

@@ -424,7 +424,8 @@ def ws_firehose(target: Target, seconds: float) -> dict[str, Any]:
         fig["bytes"] += sent
         if closed:
             fig["server_closes"][closed] += 1
-    fig["frames"] = fig["bytes"] // len(frame)  # written to the socket (the server may drop the rest)
+    # written to the socket (the server may drop the rest)
+    fig["frames"] = fig["bytes"] // len(frame)
     fig["frames_per_s"] = round(fig["frames"] / seconds)
     fig["server_closes"] = dict(fig["server_closes"])
     return fig
@@ -635,7 +636,8 @@ def logged_in_flood_summary(fig: dict[str, Any]) -> str:
               if fig["kicked"] else f"NOT kicked ({fig['events_before_kick']:,} events)")
     if fig["transport_closed"]:
         after = fig["transport_closed_after_kick_s"]
-        closed = f"transport {fig['transport_closed']}" + (f" {after} s after" if after is not None else "")
+        closed = f"transport {fig['transport_closed']}" + (
+            f" {after} s after" if after is not None else "")
     else:
         closed = "transport NOT closed"
     return f"{kicked}; {closed}; {fig['frames_after_kick']:,} frames sent after kick"
@@ -760,11 +762,13 @@ def polling_packed(target: Target, seconds: float) -> dict[str, Any]:
     bodies = packed_bodies()
     workers = [
         threading.Thread(target=worker, args=(target.sources[0], False,
-                                              ["connects", "events", "acks", "oversize"]), daemon=True),
+                                              ["connects", "events", "acks", "oversize"]),
+                         daemon=True),
         threading.Thread(target=worker, args=(target.sources[1], False,
                                               ["acks", "connects", "events"]), daemon=True),
         threading.Thread(target=worker, args=(None, True,
-                                              ["events", "connects", "acks", "oversize"]), daemon=True),
+                                              ["events", "connects", "acks", "oversize"]),
+                         daemon=True),
     ]
     for t in workers:
         t.start()
@@ -858,7 +862,8 @@ def slowloris(target: Target, seconds: float) -> dict[str, Any]:
             sel.register(sock, selectors.EVENT_WRITE, c)
         last_trickle = 0.0
         while conns and time.monotonic() < deadline:
-            for key, events in sel.select(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+            wait = min(0.1, max(0.0, deadline - time.monotonic()))
+            for key, events in sel.select(timeout=wait):
                 c = key.data
                 if id(c) not in conns:
                     continue
@@ -980,7 +985,8 @@ def idle_websockets(target: Target, seconds: float) -> dict[str, Any]:
             conns[id(c)] = c
             sel.register(sock, selectors.EVENT_WRITE, c)
         while conns and time.monotonic() < deadline:
-            for key, events in sel.select(timeout=min(0.1, max(0.0, deadline - time.monotonic()))):
+            wait = min(0.1, max(0.0, deadline - time.monotonic()))
+            for key, _events in sel.select(timeout=wait):
                 c = key.data
                 if id(c) not in conns:
                     continue
@@ -1058,7 +1064,8 @@ def idle_websockets_check(fig: dict[str, Any]) -> list[str]:
 
 def idle_websockets_summary(fig: dict[str, Any]) -> str:
     refused = fig["connect_failed"] + sum(fig["refused_http"].values()) + fig["closed_before_open"]
-    return (f"{fig['attempted']:,} WebSockets: {fig['opened']:,} opened (peak {fig['open_peak']:,}), "
+    return (f"{fig['attempted']:,} WebSockets: {fig['opened']:,} opened "
+            f"(peak {fig['open_peak']:,}), "
             f"{refused:,} refused, {fig['closed_after_open']:,} closed later, "
             f"{fig['still_open']:,} still open, {fig['never_completed']:,} never answered")
 
@@ -1066,7 +1073,8 @@ def idle_websockets_summary(fig: dict[str, Any]) -> str:
 # -- 7. handshakes ----------------------------------------------------------------------
 
 HANDSHAKES = 20_000
-HANDSHAKE_CONNECTIONS = 32  # keep-alive connections, 8 per source address (one request each at a time)
+# keep-alive connections, 8 per source address (one request each at a time)
+HANDSHAKE_CONNECTIONS = 32
 
 
 def handshakes(target: Target, seconds: float) -> dict[str, Any]:
@@ -1170,7 +1178,8 @@ def handshakes(target: Target, seconds: float) -> dict[str, Any]:
 
 def handshakes_check(fig: dict[str, Any]) -> list[str]:
     refused = sum(fig["refused"].values()) + fig["unanswered"]
-    return _most(refused, fig["attempted"] - fig.get("in_flight_at_end", 0), "handshakes (those in flight at the end left out)")
+    return _most(refused, fig["attempted"] - fig.get("in_flight_at_end", 0),
+                 "handshakes (those in flight at the end left out)")
 
 
 def handshakes_summary(fig: dict[str, Any]) -> str:

@@ -227,7 +227,8 @@ class RssSampler:
                 window = [mb for t, mb in self.samples if t >= now - SETTLE_WINDOW]
             cpu = self.cpu_share(now - SETTLE_WINDOW - RSS_INTERVAL / 2, now)
             spread = max(window) - min(window)
-            how = f"RSS moved {spread:.1f} MB, CPU {cpu if cpu is not None else 0:.0%} over the last {SETTLE_WINDOW:.0f} s"
+            how = (f"RSS moved {spread:.1f} MB, CPU {cpu if cpu is not None else 0:.0%} "
+                   f"over the last {SETTLE_WINDOW:.0f} s")
             if now - start >= SETTLE_WINDOW and spread <= max(
                     SETTLE_MB, SETTLE_FRACTION * max(window)) \
                     and cpu is not None and cpu <= SETTLE_CPU:
@@ -261,13 +262,13 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
     records [id, sent at, answered at | None, ok, error | None] through ``conn``."""
     _pin(cpu)
     try:
+        import logging
+
         import socketio
 
         from gateway.client_state import ClientState
         from tests.helpers.support import cookie_header
         from tests.helpers.support import login
-
-        import logging
 
         cookie = cookie_header(login(url, user, password))
         notes: dict[str, Any] = {"disconnected_at": None, "disconnect_reason": None,
@@ -350,8 +351,8 @@ def bystander_main(url: str, user: str, password: str, conn: Any, stop: Any,
             with cv:
                 records.append(record)
             try:
-                sio.emit("event", {"id": event_id, "name": "echo", "data": {"text": f"b{event_id}"}},
-                         callback=lambda *ack, r=record: answered(r, *ack))
+                echo = {"id": event_id, "name": "echo", "data": {"text": f"b{event_id}"}}
+                sio.emit("event", echo, callback=lambda *ack, r=record: answered(r, *ack))
             except Exception as exc:  # disconnected: every echo from now on fails
                 record[4] = f"emit failed: {type(exc).__name__}"
             next_at = max(next_at + ECHO_INTERVAL, time.monotonic())
@@ -796,7 +797,8 @@ def row(result: Result) -> list[str]:
     e, m = result.echoes, result.memory
     after = _mb(m.after)
     if m.after is not None:
-        after += f" ({m.after_seconds:.1f} s)" if m.came_back else f" (not back in {m.after_seconds:.0f} s)"
+        after += (f" ({m.after_seconds:.1f} s)" if m.came_back
+                  else f" (not back in {m.after_seconds:.0f} s)")
     failures = result.failures()
     return [result.attack, _ms(e.p50_ms), _ms(e.p99_ms), _ms(e.max_ms),
             f"{e.answered}/{e.sent}", _mb(m.before) + ("" if m.settled else " (unsettled)"),
