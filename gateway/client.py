@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+import engineio
 import socketio
 
 from .client_state import ClientState
@@ -26,6 +27,33 @@ from .core.errors import SESSION_CLOSED
 from .core.errors import UNAUTHORIZED
 
 __all__ = ["EventFailed", "GatewayClient", "Resume"]
+
+
+class _OrderedEngineIOClient(engineio.Client):
+    """python-engineio's client, handing each message on in the order it arrived.
+
+    Its read loop starts a new thread for every ``message`` (``Client._receive_packet``
+    calls ``_trigger_event("message", ..., run_async=True)``), so a client could handle
+    ``commands`` before the ``session`` that precedes them (counting a new session's
+    commands as duplicates of the old one's), or the CONNECT packet before ``session``
+    (acknowledging and resending the old session's events into a new one). There is no
+    setting for this: the message handler runs in the read loop instead, as it does on
+    the server with ``async_handlers=False``. The handlers only update the books and
+    queue writes. (Upstream: python-engineio runs every client message handler as a
+    background task; see its ``Client._receive_packet``.)
+    """
+
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class _OrderedClient(socketio.Client):
+    """python-socketio's client on :class:`_OrderedEngineIOClient`."""
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _OrderedEngineIOClient
 
 
 class EventFailed(Exception):
@@ -74,6 +102,7 @@ class GatewayClient:
         self.max_backoff = max_backoff
         self.attempt_timeout = attempt_timeout
         self._lock = threading.RLock()
+        self._room = threading.Condition(self._lock)  # notified when an event is settled
         self.state = ClientState()  # session, token, seqs, unacked events; under _lock
         self.applied: list[dict[str, Any]] = []  # commands applied, in order
         self.sessions: list[dict[str, Any]] = []  # every `session` message
@@ -90,7 +119,7 @@ class GatewayClient:
     def _new_sio(self) -> socketio.Client:
         """A python-socketio client bound to this one; a new one for every reconnect,
         because a cut in mid-handshake can leave the old one's state inconsistent."""
-        sio = socketio.Client(reconnection=False)
+        sio = _OrderedClient(reconnection=False)
 
         def current(handler: Callable[..., None]) -> Callable[..., None]:
             def run(*args: Any) -> None:
@@ -224,6 +253,7 @@ class GatewayClient:
                 pending.ack = {"ok": False, "error": {
                     "code": SESSION_CLOSED, "message": "The session was replaced."}}
                 pending.done.set()
+            self._room.notify_all()
         self._welcomed.set()
 
     def _on_connect(self) -> None:
@@ -236,9 +266,8 @@ class GatewayClient:
             self._emit_event(event_id, pending)
 
     def _on_commands(self, batch: list[dict[str, Any]]) -> None:
-        # python-socketio's client handles each message in its own thread, so batches
-        # can arrive here out of order: hold a command that comes ahead of a gap until
-        # the gap is filled.
+        # Messages are handled in arrival order (_OrderedClient); a command ahead of a
+        # gap (never expected from the server) is still held until the gap is filled.
         with self._lock:
             applied = self.state.accept(batch)
             self.applied.extend(applied)
@@ -262,9 +291,17 @@ class GatewayClient:
 
     # -- events -------------------------------------------------------------
 
-    def send(self, name: str, data: Any = None) -> _Pending:
-        """Send an event; it is resent after a resume until acknowledged."""
-        with self._lock:
+    def send(self, name: str, data: Any = None, timeout: float = 30.0) -> _Pending:
+        """Send an event; it is resent after a resume until acknowledged. Waits (at most
+        ``timeout`` seconds, then TimeoutError) while as many events as the session
+        remembers results of (``event_memory``) await their ack."""
+        with self._room:
+            # (Never from this client's own reader, a message handler: the acks that
+            # make room arrive there.)
+            reader = threading.current_thread() is getattr(self.sio.eio, "read_loop_task", None)
+            if not reader and not self._room.wait_for(self.state.has_room, timeout):
+                raise TimeoutError(f"{self.state.unacked_events} events still await "
+                                   f"their ack after {timeout} s")
             pending = _Pending(name, data)
             event_id = self.state.track(pending)
         self._emit_event(event_id, pending)
@@ -272,9 +309,10 @@ class GatewayClient:
 
     def _emit_event(self, event_id: int, pending: _Pending) -> None:
         def on_ack(ack: Any) -> None:
-            with self._lock:
+            with self._room:
                 if not self.state.settle(event_id, pending):
                     return
+                self._room.notify_all()
             pending.ack = ack
             pending.done.set()
 

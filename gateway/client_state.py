@@ -37,6 +37,10 @@ class ClientState:
         self._ahead: dict[int, Command] = {}  # seq -> command held until the gap before it fills
         self._next_id = 1
         self._pending: OrderedDict[int, Any] = OrderedDict()  # unanswered events by id
+        #: The most events the session remembers the results of (its `session` message
+        #: says): more must not await an ack at once, or a resend could find its result
+        #: forgotten. None until told.
+        self.event_memory: int | None = None
 
     # -- the session ---------------------------------------------------------------
 
@@ -57,6 +61,8 @@ class ClientState:
             self._pending.clear()
             self._next_id = 1
         self.session_id, self.token = message["session"], message["token"]
+        memory = message.get("event_memory")
+        self.event_memory = memory if isinstance(memory, int) and memory > 0 else None
         return abandoned
 
     def resume_from(self, session: str, token: str, last_seq: int) -> None:
@@ -128,3 +134,8 @@ class ClientState:
     @property
     def unacked_events(self) -> int:
         return len(self._pending)
+
+    def has_room(self) -> bool:
+        """Whether another event may be sent now: fewer than ``event_memory`` await
+        their ack."""
+        return self.event_memory is None or len(self._pending) < self.event_memory

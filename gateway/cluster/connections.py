@@ -19,6 +19,7 @@ from ..core.errors import SERVER_SHUTDOWN
 from ..core.errors import SESSION_CLOSED
 from ..core.errors import SLOW_CONSUMER
 from ..core.errors import TOO_MANY_SESSIONS
+from ..core.errors import UNAUTHORIZED
 from ..core.errors import UNKNOWN
 from ..core.errors import UNKNOWN_APP
 from ..core.errors import GatewayError
@@ -101,7 +102,13 @@ class Connections:
                           on_topic=self._on_topic)
         self._metrics.connections.labels("new").inc()
         first_here = self._registry.add(session, sid)
-        session.attach(sid, reason=reason)
+        try:
+            session.attach(sid, reason=reason)
+        except SessionClosed as exc:
+            # Closed between its registration and now (a logout, a kick, a shutdown):
+            # closing took it out of every index; the connection is refused.
+            code = SERVER_SHUTDOWN if exc.reason == SERVER_SHUTDOWN else UNAUTHORIZED
+            raise self.refuse(code, f"The session was closed ({exc.reason}).") from None
         if first_here:
             self._presence_changed(user, None, True)
         logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
@@ -142,9 +149,14 @@ class Connections:
         except SessionClosed:
             return None, EXPIRED
         except ReplayOverflow:
-            session.close(SLOW_CONSUMER, "Commands were lost; starting a new session.")
+            # A position this session cannot replay from: behind what was acknowledged (a
+            # copy of another tab's storage: a duplicated tab), or past what was sent.
+            # Nothing was lost by the session: it stays with the connection that holds
+            # it, and this one starts a session of its own.
             return None, REPLAY_OVERFLOW
-        self._registry.rebind(session, old_sid, sid)
+        if not self._registry.rebind(session, old_sid, sid):
+            # Closed right after it resumed: the client was told (session, then close).
+            logger.info("session %s closed while resuming", session.id)
         if old_sid is not None:
             # Still attached elsewhere: a reload racing its own disconnect, or a duplicated
             # tab (sessionStorage is copied). Tell the old connection, so a live duplicate

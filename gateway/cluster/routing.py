@@ -76,16 +76,25 @@ class Router:
         return self._dispatch(message)
 
     def close(self, target: Target, reason: str, message: str) -> int:
-        """Close every session ``target`` names with ``reason``, everywhere."""
+        """Close every session ``target`` names with ``reason``, everywhere: this
+        worker's first, so a bus that is down (BusUnavailable, raised after) never keeps
+        them open here."""
         return self._dispatch(Close(target, reason, message))
 
     def _dispatch(self, message: Send | Close) -> int:
         target = message.to
         if target.kind == "session" and self._registry.get(target.value or "") is not None:
             return self.deliver(message)  # session-local: never through Redis
-        self._bus.publish(message)  # first, so a failed publish sends nothing anywhere
-        self._metrics.bus_messages.labels("published", TYPES[type(message)]).inc()
+        if isinstance(message, Close):
+            reached = self.deliver(message)
+            self._publish(message)
+            return reached
+        self._publish(message)  # first, so a failed publish sends nothing anywhere
         return self.deliver(message)
+
+    def _publish(self, message: Send | Close) -> None:
+        self._bus.publish(message)
+        self._metrics.bus_messages.labels("published", TYPES[type(message)]).inc()
 
     def gather(self, what: str, timeout: float = 1.0) -> list[dict[str, Any]]:
         """Rows of ``what`` (a registered gatherer) from every worker of the cluster."""
@@ -180,7 +189,7 @@ class Router:
                 pass
 
     def presence_snapshot(self) -> PresenceSnapshot:
-        return self._presence.snapshot(self._registry.presence())
+        return self._presence.snapshot(self._registry.presence)
 
     def _tell_watchers(self, change: PresenceChange) -> None:
         """Send ``presence`` to this worker's sessions that watch where ``change`` happened."""

@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .errors import EVENT_ID_REUSED
+from .errors import RESULT_FORGOTTEN
 from .errors import ProtocolError
 from .errors import ReplayOverflow
 
@@ -92,7 +94,6 @@ class CommandStream:
         return list(self._unacked)
 
 
-_MISSING = object()
 
 
 class EventLedger:
@@ -101,21 +102,29 @@ class EventLedger:
     def __init__(self, memory: int) -> None:
         self.memory = memory
         self.highest = 0  # highest event id handled
-        self._acks: OrderedDict[int, dict[str, Any]] = OrderedDict()  # id -> ack, oldest first
+        # id -> (digest of the event, its ack), oldest first
+        self._acks: OrderedDict[int, tuple[bytes, dict[str, Any]]] = OrderedDict()
 
-    def recall(self, event_id: int) -> dict[str, Any] | None:
-        """The stored ack of an event already handled, or None if it is new."""
-        ack = self._acks.get(event_id, _MISSING)
-        if ack is not _MISSING:
-            return ack  # type: ignore[return-value]
+    def recall(self, event_id: int, digest: bytes = b"") -> dict[str, Any] | None:
+        """The stored ack of an event already handled, or None if it is new. Raises
+        ProtocolError ``event_id_reused`` when the id was another event's (``digest``
+        differs: not a resend)."""
+        kept = self._acks.get(event_id)
+        if kept is not None:
+            kept_digest, ack = kept
+            if kept_digest != digest:
+                raise ProtocolError(
+                    f"Event id {event_id} was already used for another event; number "
+                    "events from where this session is.", code=EVENT_ID_REUSED)
+            return ack
         if event_id <= self.highest and self._acks and event_id < next(iter(self._acks)):
             raise ProtocolError(
-                f"Event {event_id} was handled too long ago to answer again."
-            )
+                f"Event {event_id} was handled, too long ago for its result to be kept.",
+                code=RESULT_FORGOTTEN)
         return None
 
-    def record(self, event_id: int, ack: dict[str, Any]) -> None:
-        self._acks[event_id] = ack
+    def record(self, event_id: int, ack: dict[str, Any], digest: bytes = b"") -> None:
+        self._acks[event_id] = (digest, ack)
         self._acks.move_to_end(event_id)
         self.highest = max(self.highest, event_id)
         while len(self._acks) > self.memory:

@@ -18,6 +18,14 @@ RATE_LIMITED = "rate_limited"
 TOO_LARGE = "too_large"
 INTERNAL_ERROR = "internal_error"
 SESSION_CLOSED = "session_closed"
+# A resent event that ran, but whose result is older than the session remembers
+# (GATEWAY_EVENT_MEMORY; the `session` message tells clients the number so they never
+# have more events than that waiting for an ack): it is not run again.
+RESULT_FORGOTTEN = "result_forgotten"
+# An event whose id this session already gave another event (a duplicated browser tab
+# numbering from a copy of the original's storage): refused, never answered with the
+# other event's result.
+EVENT_ID_REUSED = "event_id_reused"
 
 # Sends (Python API, HTTP API, CLI).
 BUS_UNAVAILABLE = "bus_unavailable"  # the message queue cannot be reached: nothing was sent
@@ -43,7 +51,8 @@ REPLAY_OVERFLOW = "replay_overflow"  # commands were lost: start afresh
 
 EVENT_ERROR_CODES = frozenset(
     {BAD_REQUEST, UNKNOWN_EVENT, RATE_LIMITED, TOO_LARGE, INTERNAL_ERROR, SESSION_CLOSED,
-     BUS_UNAVAILABLE}  # the last: a handler's send needed the cluster's bus, which is down
+     RESULT_FORGOTTEN, EVENT_ID_REUSED,
+     BUS_UNAVAILABLE}  # a handler's send needed the cluster's bus, which is down
 )
 
 

@@ -119,12 +119,15 @@ class Presence:
         self.apply_change(update)
         return update
 
-    def snapshot(self, here: dict[Key, str]) -> PresenceSnapshot:
-        """This worker's full presence, as the heartbeat publishes it."""
+    def snapshot(self, here: Callable[[], dict[Key, str]]) -> PresenceSnapshot:
+        """This worker's full presence (``here()``, read from its registry), as the
+        heartbeat publishes it. The version is read first: a change made while ``here()``
+        runs makes the snapshot newer than its label, never older (a receiver that has
+        the change already ignores an older snapshot; one that has not applies both)."""
         with self._lock:
             version = self._version
-        return PresenceSnapshot(self.worker_id, version,
-                                [(topic, user_id, name) for (topic, user_id), name in here.items()])
+        entries = [(topic, user_id, name) for (topic, user_id), name in here().items()]
+        return PresenceSnapshot(self.worker_id, version, entries)
 
     # -- what the bus brings ------------------------------------------------
 

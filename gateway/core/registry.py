@@ -45,13 +45,17 @@ class SessionRegistry:
             self._user_ids[session.user.name] = session.user.id
             return len(ids) == 1
 
-    def rebind(self, session: Session, old_sid: str | None, sid: str) -> None:
-        """``session`` now travels on connection ``sid`` (a resume)."""
+    def rebind(self, session: Session, old_sid: str | None, sid: str) -> bool:
+        """``session`` now travels on connection ``sid`` (a resume). False, and nothing
+        indexed, if it was removed meanwhile (closed after the resume, before this)."""
         with self._lock:
+            if self._by_id.get(session.id) is not session:
+                return False
             if old_sid is not None and self._by_sid.get(old_sid) is session:
                 del self._by_sid[old_sid]
             self._by_sid[sid] = session
             self._sid_of[session.id] = sid
+            return True
 
     def unbind(self, sid: str) -> Session | None:
         """Forget connection ``sid``; return the session it carried, if any."""

@@ -83,7 +83,8 @@ class SessionState(enum.Enum):
 
 
 _TRANSITIONS = {
-    SessionState.NEW: {SessionState.ATTACHED},
+    # NEW -> CLOSED: closed (a logout, a shutdown) before its first connection was bound.
+    SessionState.NEW: {SessionState.ATTACHED, SessionState.CLOSED},
     SessionState.ATTACHED: {SessionState.ATTACHED, SessionState.DETACHED, SessionState.CLOSED},
     SessionState.DETACHED: {SessionState.ATTACHED, SessionState.CLOSED},
     SessionState.CLOSED: set(),
@@ -245,16 +246,29 @@ class SessionDriver:
             "session": self.id, "token": token, "app": self.app,
             "user": self.user.to_dict(), "resumed": resumed, "reason": reason,
             "last_seq": self._stream.acked if resumed else 0,
+            # The most events a client may have waiting for their ack: results older
+            # than the newest this many are forgotten (a resend is not run again).
+            "event_memory": self.limits.event_memory,
         }
 
     def attach(self, sid: str, reason: str | None = None) -> None:
-        """Bind a new session to its first connection and greet it."""
+        """Bind a new session to its first connection and greet it, then send it what was
+        sent to the session before (a send may land between the session's registration and
+        this call). Raises SessionClosed if the session was closed in between."""
         with self._flush_lock:
             with self._cond:
+                if self.closed:
+                    raise SessionClosed(self.close_reason or CLOSED)
                 self._transition(SessionState.ATTACHED)
                 self.sid = sid
+                early = self._stream.replay_after(0)  # nothing acked yet: every command
                 self.info["attached_at"] = time.time()
             self._transport.emit(sid, "session", self._welcome(self._token, False, reason))
+            self._emit_batches(sid, early)
+
+    def _emit_batches(self, sid: str, commands: list[Command]) -> None:
+        for start in range(0, len(commands), self.limits.max_batch):
+            self._transport.emit(sid, "commands", commands[start:start + self.limits.max_batch])
 
     def resume(self, sid: str, token: str, last_seq: int) -> str | None:
         """Move the session to connection ``sid`` and replay what follows ``last_seq``.
@@ -278,9 +292,12 @@ class SessionDriver:
                 self._flush_scheduled = False
                 self.info["attached_at"] = time.time()
                 self.info["resumes"] = self.info.get("resumes", 0) + 1
+                # Its app finished and this resume acknowledges everything it sent.
+                finished = self._run.finished and not self.spec.keep_open and not replay
             self._transport.emit(sid, "session", self._welcome(token, True, None))
-            for start in range(0, len(replay), self.limits.max_batch):
-                self._transport.emit(sid, "commands", replay[start:start + self.limits.max_batch])
+            self._emit_batches(sid, replay)
+        if finished:
+            self.close(CLOSED, "The app has finished.")
         return old_sid if old_sid != sid else None
 
     def detach(self, sid: str) -> bool:
@@ -304,7 +321,10 @@ class SessionDriver:
 
         if self._linger(resumed_or_closed, self.limits.resume_seconds):
             return
-        self.close(EXPIRED, "The session was disconnected for too long.")
+        # Checked again when closing, under the same lock: a resume that completed after
+        # the wait timed out keeps its session.
+        self.close(EXPIRED, "The session was disconnected for too long.",
+                   unless=resumed_or_closed)
 
     def _linger(self, done: Callable[[], bool], seconds: float) -> bool:
         """Wait up to ``seconds`` for ``done()`` or the close; True unless it timed out."""
@@ -318,21 +338,22 @@ class SessionDriver:
         return True
 
     def close(self, reason: str = CLOSED, message: str | None = None, *,
-              hang_up: bool = False) -> None:
+              hang_up: bool = False, unless: Callable[[], bool] | None = None) -> None:
         """End the session: tell the client why, wake the app, run ``on_close``.
 
         The client is expected to hang up; if it does not, the connection is closed
         ``GATEWAY_HANDSHAKE_SECONDS`` later. ``hang_up`` (for a client that floods) ends
         it at once instead: nothing more it sends is read. Only then, because a hang-up
         with the client's data unread makes TCP reset the connection, which can lose the
-        ``close`` the client has yet to read.
+        ``close`` the client has yet to read. ``unless()``, checked under the session's
+        lock, keeps the session open when true.
         """
         if reason not in CLOSE_REASONS:
             raise ValueError(f"Close reason {reason!r} is not one of protocol v1's: "
                              f"{', '.join(sorted(CLOSE_REASONS))}.")
         with self._flush_lock:
             with self._cond:
-                if self.closed:
+                if self.closed or (unless is not None and unless()):
                     return
                 self._transition(SessionState.CLOSED)
                 self.close_reason = reason
@@ -448,7 +469,7 @@ class SessionDriver:
             if self.closed:
                 return failed(SESSION_CLOSED, "The session is closed.")
             try:
-                recalled = self._ledger.recall(event.id)
+                recalled = self._ledger.recall(event.id, event.digest)
             except ProtocolError as exc:
                 return failed(exc.code, exc.message)
             if recalled is not None:
@@ -462,12 +483,12 @@ class SessionDriver:
                 self._refused_in_a_row = 0
             self._batch_owner = threading.get_ident()
             try:
-                ack = self._dispatch(event)
+                ack, consumed = self._dispatch(event)
             finally:
                 self._batch_owner = None
                 self.flush()  # the commands a handler sent go out before its ack
-            if ack.get("ok") or ack["error"]["code"] not in (RATE_LIMITED, SESSION_CLOSED):
-                self._ledger.record(event.id, ack)
+            if consumed:  # it ran (whatever its outcome): a resend is answered, not run
+                self._ledger.record(event.id, ack, event.digest)
             return ack
 
     def refuse(self, code: str, message: str) -> dict[str, Any]:
@@ -490,33 +511,37 @@ class SessionDriver:
             self.close(KICKED, "Too many events: the session was ended.", hang_up=True)
         return failed(RATE_LIMITED, "Too many events; slow down.")
 
-    def _dispatch(self, event: EventMessage) -> dict[str, Any]:
+    def _dispatch(self, event: EventMessage) -> tuple[dict[str, Any], bool]:
+        """The ack of ``event``, and whether it was consumed (run by its handler, taken
+        into the inbox, or answered for good): a resend of a consumed event is answered
+        from the ledger; one that was not (the inbox was full) may be tried again."""
         if event.name in REPLY_EVENTS:
-            return self._reply(event)
+            return self._reply(event), True
         handler = self.spec.handlers.get(event.name)
         if handler is not None:
             try:
-                return ok(handler(cast(Session, self), event.data))
-            except SessionClosed as exc:
-                return failed(SESSION_CLOSED, exc.message)
+                return ok(handler(cast(Session, self), event.data)), True
+            except SessionClosed as exc:  # e.g. a send to another, closed, session
+                return failed(SESSION_CLOSED, exc.message), True
             except GatewayError as exc:
-                return failed(exc.code, exc.message)
+                return failed(exc.code, exc.message), True
             except Exception:
                 logger.exception("handler %r of app %r failed in session %s",
                                  event.name, self.app, self.id)
-                return failed(INTERNAL_ERROR, "The event handler failed.")
+                return failed(INTERNAL_ERROR, "The event handler failed."), True
         with self._cond:
             # Events no handler takes go to the main function's inbox, unless main is
             # only a set-up hook (keep_open) or is not running.
             if self.spec.keep_open or not self._run.started or self._run.finished:
-                return failed(UNKNOWN_EVENT, f"The app {self.app!r} has no event {event.name!r}.")
+                return failed(UNKNOWN_EVENT,
+                              f"The app {self.app!r} has no event {event.name!r}."), True
             if self._inbox is None:
                 self._inbox = deque()
             if len(self._inbox) >= self.limits.inbox_limit:
-                return failed(RATE_LIMITED, "The app is not keeping up with events.")
+                return failed(RATE_LIMITED, "The app is not keeping up with events."), False
             self._inbox.append(Event(event.name, event.data, event.id))
             self._cond.notify_all()
-        return ok(None)
+        return ok(None), True
 
     def _reply(self, event: EventMessage) -> dict[str, Any]:
         data = event.data
@@ -617,11 +642,17 @@ class Session(SessionDriver):
 
     def receive(self, timeout: float | None = None) -> Event | None:
         """Next event for the app; None after ``timeout`` seconds; SessionClosed if closed."""
-        if not self._wait(lambda: bool(self._inbox), timeout):
-            return None
-        with self._cond:
-            assert self._inbox is not None  # _wait saw it non-empty
-            return self._inbox.popleft()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:  # checked and taken under one hold: a close cannot come between
+            while True:
+                if self._inbox:
+                    return self._inbox.popleft()
+                if self.closed:
+                    raise SessionClosed(self.close_reason or CLOSED)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
 
     def events(self) -> Iterator[Event]:
         """Every event, as it comes, until the session closes."""

@@ -3,14 +3,17 @@
 A client that cannot run Socket.IO (an ``EventSource`` dashboard, ``curl``) reads
 ``GET /api/v1/stream``: every command sent with ``user=`` (that user's id),
 ``user_name=`` (that user's name) or ``everyone=True`` on any worker, numbered per
-user on this worker. The number is the SSE ``id:``, so a reader that reconnects with
+user on this worker. The SSE ``id:`` is ``LIFE-N``: the stream's life (random, new each
+time the stream is made) and the command's number, so a reader that reconnects with
 ``Last-Event-ID`` gets what it missed, from a replay buffer of ``GATEWAY_REPLAY_LIMIT``
-commands. A stream lives while it has readers and ``GATEWAY_RESUME_SECONDS`` after the
-last one left.
+commands, and an id from an earlier life of the stream (it expired, or the worker
+restarted) is never read as a position in this one. A stream lives while it has readers
+and ``GATEWAY_RESUME_SECONDS`` after the last one left.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import deque
@@ -37,6 +40,7 @@ class UserStream:
     def __init__(self, user_id: str, name: str, limit: int, auth_epoch: int = 0) -> None:
         self.user_id, self.name = user_id, name
         self.auth_epoch = auth_epoch  # of the login that opened it (see gateway.web.accounts)
+        self.life = secrets.token_hex(4)  # this life of the stream: part of every event id
         self.seq = 0
         self._buffer: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=limit)
         self._cond = threading.Condition()

@@ -67,9 +67,11 @@ KEEPALIVE_SECONDS = 15.0
 #: SSE event names are sent as they are only when they are this simple (``fullmatch``:
 #: a ``$`` would let a trailing newline through, and with it a forged SSE field).
 SAFE_EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-#: A ``Last-Event-ID`` is ASCII digits, at most 18 of them (``str.isdigit`` also takes
-#: ``²`` and other digits ``int`` refuses); anything else counts as no id at all.
-EVENT_ID = re.compile(r"[0-9]{1,18}")
+#: A ``Last-Event-ID`` is ``LIFE-N``: the stream's life (8 lowercase hex digits) and a
+#: number of at most 18 ASCII digits (``str.isdigit`` also takes ``²`` and other digits
+#: ``int`` refuses). A bare number has no life: it is from no stream of this worker's.
+#: Anything else counts as no id at all.
+EVENT_ID = re.compile(r"(?:([0-9a-f]{8})-)?([0-9]{1,18})")
 #: Deepest nesting of a push body: ``{"args": {...}}`` is 2 deep.
 PUSH_MAX_DEPTH = 32
 #: Where the SSE stream is served (see :func:`unbuffered_stream`).
@@ -172,9 +174,11 @@ def unbuffered_stream(wsgi_app: Any) -> Any:
     return app
 
 
-def parse_last_event_id(raw: str | None) -> int | None:
-    """The number of an SSE ``Last-Event-ID``, or None when absent or malformed."""
-    return int(raw) if raw and EVENT_ID.fullmatch(raw) else None
+def parse_last_event_id(raw: str | None) -> tuple[str | None, int] | None:
+    """``(life, number)`` of an SSE ``Last-Event-ID`` (life None for a bare number), or
+    None when absent or malformed."""
+    found = EVENT_ID.fullmatch(raw) if raw else None
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def parse_push(body: Any) -> tuple[Target, str, dict[str, Any]]:
@@ -232,7 +236,7 @@ def presence() -> ResponseReturnValue:
                    workers=hub.presence.workers())
 
 
-def _sse(event: str | None, data: Any, event_id: int | None = None) -> str:
+def _sse(event: str | None, data: Any, event_id: str | None = None) -> str:
     lines = []
     if event_id is not None:
         lines.append(f"id: {event_id}")
@@ -249,8 +253,10 @@ def stream() -> ResponseReturnValue:
     Each command is an event named after it (``event: toast``; a name that is not
     plain letters, digits and ``_.:-`` comes as ``event: command`` with
     ``{"name", "args"}``), its ``id:`` the command's number in this user's stream and
-    its data the args as JSON. ``Last-Event-ID`` (or ``?last_event_id=``) resumes; one
-    that is not 1 to 18 ASCII digits counts as none. An idle stream gets a keep-alive
+    its data the args as JSON. The ``id:`` is ``LIFE-N`` (see :mod:`gateway.core.streams`).
+    ``Last-Event-ID`` (or ``?last_event_id=``) resumes; one of another life of the stream
+    (or a bare number) is answered ``reset`` ``unknown`` and the stream starts over; a
+    malformed one counts as none. An idle stream gets a keep-alive
     comment every ``KEEPALIVE_SECONDS / 2``; a reader whose client went away is found
     by a failed write and its slot freed within ``KEEPALIVE_SECONDS``. Special events:
     ``reset`` ``{"reason"}`` when commands were missed (``unknown``: this worker has no
@@ -263,7 +269,7 @@ def stream() -> ResponseReturnValue:
     # A malformed id (not 1 to 18 ASCII digits) counts as none: a 400 would make an
     # EventSource give up for good, and the id is only a hint of where to resume.
     last = parse_last_event_id(request.headers.get("Last-Event-ID")
-                               or request.args.get("last_event_id")) or 0
+                               or request.args.get("last_event_id"))
     keepalive = max(0.1, float(current_app.config.get("SSE_KEEPALIVE_SECONDS",
                                                       KEEPALIVE_SECONDS)))
     user_id, name = str(current_user.id), current_user.name
@@ -282,12 +288,17 @@ def stream() -> ResponseReturnValue:
             user_stream.detach()
 
     def generate() -> Iterator[str]:
-        after = last
+        after = 0
         try:
             yield "retry: 2000\n\n"
-            if after > user_stream.seq:
-                yield _sse("reset", {"reason": UNKNOWN})
-                after = 0
+            if last is not None:
+                life, number = last
+                if life != user_stream.life or number > user_stream.seq:
+                    # Another life of the stream (it expired, the worker restarted): its
+                    # numbers say nothing of this one's. Start over, and say so.
+                    yield _sse("reset", {"reason": UNKNOWN})
+                else:
+                    after = number
             while True:
                 # A comment every half interval: the first write to a client that went
                 # away draws its TCP reset, the next one fails and ends this generator.
@@ -302,16 +313,18 @@ def stream() -> ResponseReturnValue:
                     continue
                 out = []
                 for seq, command, args in batch.commands:
+                    event_id = f"{user_stream.life}-{seq}"
                     if SAFE_EVENT_NAME.fullmatch(command):
-                        out.append(_sse(command, args, seq))
+                        out.append(_sse(command, args, event_id))
                     else:
-                        out.append(_sse("command", {"name": command, "args": args}, seq))
+                        out.append(_sse("command", {"name": command, "args": args}, event_id))
                     after = seq
                 yield "".join(out)
         finally:
             detach()
 
-    logger.info("stream opened for user %s (after %d)", name, last)
+    logger.info("stream opened for user %s (after %s)", name,
+                f"{last[0]}-{last[1]}" if last and last[0] else last[1] if last else "none")
     # Unbuffered on eventlet: see unbuffered_stream (installed by create_app).
     response = Response(stream_with_context(generate()), mimetype="text/event-stream")
     response.call_on_close(detach)

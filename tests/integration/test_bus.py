@@ -52,7 +52,7 @@ class Worker:
         self.threads.append(thread)
 
     def start(self) -> Worker:
-        self.bus.start(self.deliver, lambda: self.presence.snapshot(self.here),
+        self.bus.start(self.deliver, lambda: self.presence.snapshot(lambda: self.here),
                        self.spawn)
         wait_for(lambda: self.bus.healthy, 10, message=f"bus of {self.presence.worker_id} up")
         return self

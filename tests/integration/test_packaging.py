@@ -10,6 +10,7 @@ imported from it.
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -33,9 +34,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> str:
                              check=True).stdout.strip()
     with open(os.path.join(purelib, "dependencies.pth"), "w") as pth:
         pth.write("\n".join(site.getsitepackages()) + "\n")
+    # A copy of the checkout (what `make vendor` made included): a build writes build/
+    # and *.egg-info/ beside the sources, and must not do so in the checkout.
+    source = str(base / "source")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "node_modules", "build", "*.egg-info", "instance", "__pycache__",
+        ".pytest_cache", ".mypy_cache", "results"))
     # pip of the running interpreter, installing into the new environment.
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q",
-                    "--no-deps", "--no-build-isolation", "--no-warn-script-location", ROOT],
+                    "--no-deps", "--no-build-isolation", "--no-warn-script-location", source],
                    check=True, cwd=str(base), timeout=300,
                    env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     return python

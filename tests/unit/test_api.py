@@ -249,7 +249,8 @@ def test_sse_stream_of_the_users_commands_resumes_from_last_event_id(app, hub: H
     hub.send(hub_target("user_name", "bob"), "toast", {"text": "not for alice"})
     hub.send(hub_target("everyone"), "bad name\nid: 99", {"text": "everyone"})
     events = read_events(response, 4)
-    assert [e["id"] for e in events] == ["1", "2", "3", "4"]
+    life = hub.streams.all()[0].life  # ids are LIFE-N: this life of the stream, then N
+    assert [e["id"] for e in events] == [f"{life}-{n}" for n in (1, 2, 3, 4)]
     assert [json.loads(e["data"]).get("text") for e in events[:3]] == ["t0", "t1", "t2"]
     assert events[0]["event"] == "toast"
     # An unsafe name cannot inject SSE fields: it comes as a "command" event.
@@ -258,9 +259,10 @@ def test_sse_stream_of_the_users_commands_resumes_from_last_event_id(app, hub: H
     response.close()
     # Reconnect with Last-Event-ID: only what came after.
     hub.send(hub_target("user", user_id(app, "alice")), "toast", {"text": "t4"})
-    again = http.get("/api/v1/stream", headers={"Last-Event-ID": "2"}, buffered=False)
+    again = http.get("/api/v1/stream", headers={"Last-Event-ID": f"{life}-2"},
+                     buffered=False)
     events = read_events(again, 3)
-    assert [e["id"] for e in events] == ["3", "4", "5"]
+    assert [e["id"] for e in events] == [f"{life}-{n}" for n in (3, 4, 5)]
     assert json.loads(events[2]["data"]) == {"text": "t4"}
     # Logging out ends the stream with a close event.
     hub.close_user(user_id(app, "alice"), "logged_out", "bye")
@@ -277,8 +279,33 @@ def test_sse_stream_unknown_last_event_id_and_auth(app, hub: Hub):
     hub.send(hub_target("user_name", "bob"), "toast", {"text": "after"})
     events = read_events(response, 2)
     assert events[0]["event"] == "reset" and json.loads(events[0]["data"]) == {"reason": "unknown"}
-    assert events[1]["id"] == "1"
+    assert events[1]["id"] == f"{hub.streams.all()[0].life}-1"
     response.close()
+
+
+def test_an_sse_id_from_an_earlier_life_of_the_stream_is_reset_not_read(app, hub: Hub):
+    """Item 13: a stream that expired and was made again numbers from 1 again; an id
+    of its earlier life must not be read as a position in the new one (commands skipped,
+    no reset)."""
+    http = login_client(app, "bob")
+    first = http.get("/api/v1/stream", buffered=False)
+    wait_for(lambda: len(hub.streams) == 1, message="the stream")
+    for n in range(3):
+        hub.send(hub_target("user_name", "bob"), "toast", {"text": f"old {n}"})
+    last_id = read_events(first, 3)[-1]["id"]  # "<old life>-3"
+    first.close()
+    wait_for(lambda: hub.streams.readers() == 0, message="the reader gone")
+    hub.streams.keep_seconds = -1.0
+    hub.streams.expire()  # the stream expires with no reader
+    assert len(hub.streams) == 0
+    again = http.get("/api/v1/stream", headers={"Last-Event-ID": last_id}, buffered=False)
+    wait_for(lambda: len(hub.streams) == 1, message="a new stream")
+    for n in range(4):
+        hub.send(hub_target("user_name", "bob"), "toast", {"text": f"new {n}"})
+    events = read_events(again, 5)
+    assert events[0]["event"] == "reset" and json.loads(events[0]["data"]) == {"reason": "unknown"}
+    assert [json.loads(e["data"])["text"] for e in events[1:]] == [f"new {n}" for n in range(4)]
+    again.close()
 
 
 def hub_target(kind: str, value: str | None = None) -> Any:
@@ -397,7 +424,7 @@ def test_a_malformed_last_event_id_counts_as_none(app, hub: Hub, headers, query)
     hub.send(hub_target("everyone"), "toast", {"text": "first"})
     events = read_events(response, 1)
     # No reset: the stream starts from the beginning, as without an id.
-    assert events[0].get("event") == "toast" and events[0]["id"] == "1"
+    assert events[0].get("event") == "toast" and events[0]["id"].endswith("-1")
     response.close()
 
 
@@ -409,9 +436,9 @@ def test_an_sse_event_name_with_a_trailing_newline_comes_as_a_command_event(app,
     hub.send(hub_target("everyone"), "toast", {"text": "y"})
     events = read_events(response, 2)
     # "event: toast\n\n" would end the event early and send its data as a "message".
-    assert events[0].get("event") == "command" and events[0]["id"] == "1"
+    assert events[0].get("event") == "command" and events[0]["id"].endswith("-1")
     assert json.loads(events[0]["data"]) == {"name": "toast\n", "args": {"text": "x"}}
-    assert events[1].get("event") == "toast" and events[1]["id"] == "2"
+    assert events[1].get("event") == "toast" and events[1]["id"].endswith("-2")
     response.close()
 
 

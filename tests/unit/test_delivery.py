@@ -66,8 +66,9 @@ def test_ledger_answers_a_resent_event_from_memory():
     ledger.record(2, {"ok": True, "result": "b"})
     assert ledger.recall(1) == {"ok": True, "result": "a"}
     ledger.record(3, {"ok": True, "result": "c"})
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError) as forgotten:
         ledger.recall(1)  # forgotten, and known to be old: never run twice
+    assert forgotten.value.code == "result_forgotten"  # not bad_request: it did run
     assert ledger.recall(4) is None
 
 

@@ -43,7 +43,8 @@ def test_session_message_comes_first(connect):
     first = messages.drain()[0]
     assert first["name"] == "session"
     welcome = first["args"][0]
-    assert set(welcome) == {"session", "token", "app", "user", "resumed", "reason", "last_seq"}
+    assert set(welcome) == {"session", "token", "app", "user", "resumed", "reason", "last_seq",
+                           "event_memory"}
     assert welcome["app"] == "echo" and welcome["user"]["name"] == "alice"
     assert welcome["resumed"] is False and welcome["reason"] is None
 
