@@ -48,6 +48,15 @@ class _OrderedEngineIOClient(engineio.Client):
             kwargs["run_async"] = False
         return super()._trigger_event(event, *args, **kwargs)
 
+    def disconnect(self, abort: bool = False, reason: Any = None) -> None:
+        # A message handled in the read loop may end the connection (the server's
+        # DISCONNECT packet: python-socketio then disconnects Engine.IO), and the read loop
+        # cannot wait for itself to end (it would raise "cannot join current thread"):
+        # it ends on its own once this returns.
+        if threading.current_thread() is getattr(self, "read_loop_task", None):
+            abort = True
+        super().disconnect(abort=abort, reason=reason)
+
 
 class _OrderedClient(socketio.Client):
     """python-socketio's client on :class:`_OrderedEngineIOClient`."""

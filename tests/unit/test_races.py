@@ -368,3 +368,21 @@ def test_4b_a_duplicated_tab_behind_the_original_gets_a_session_of_its_own():
     assert welcome_b["session"] != original.id  # a session of its own
     assert not original.closed and original.sid == "tab-a"  # tab A keeps its session
     assert worker.transport.messages("tab-a", "close") == []
+
+
+def test_12_a_server_disconnect_handled_in_the_read_loop_does_not_wait_for_itself():
+    """Handled in arrival order, in the read loop: the server's DISCONNECT packet makes
+    python-socketio disconnect Engine.IO from there, which must not join its own thread
+    (it raised "cannot join current thread" and left the client half closed)."""
+    import queue
+    import threading
+
+    from gateway.client import GatewayClient
+
+    client = GatewayClient("http://127.0.0.1:9", "t", reconnect=False)
+    sio, eio = client.sio, client.sio.eio
+    eio.state, eio.current_transport, eio.queue = "connected", "polling", queue.Queue()
+    eio.read_loop_task = threading.current_thread()  # this thread plays the read loop
+    sio.connected, sio.namespaces = True, {"/": "sid"}
+    eio._trigger_event("message", "1", run_async=True)  # DISCONNECT for namespace "/"
+    assert eio.state == "disconnected" and not sio.connected
