@@ -17,7 +17,7 @@
  * not run twice and nothing is sent.
  */
 
-/** @import { Client, CommandArgs, CommandHandler, GatewayError, Status, StatusListener } from './gateway.js' */
+/** @import { Client, CommandArgs, CommandHandler, EventReport, GatewayError, Status, StatusListener } from './gateway.js' */
 
 // ---- the built-in vocabulary's arguments (DESIGN.md) ------------------------------------
 // As sent by an app, unchecked: the renderer copes with missing or mistyped fields.
@@ -791,6 +791,19 @@ export class View {
   }
 
   /**
+   * A line about something the client could not do for the person (not in the journal:
+   * it is about this page's connection, not the session's output).
+   * @param {string} kind   lost, failed, warning or duplicate
+   * @param {string} text
+   */
+  note(kind, text) {
+    const node = el('div', 'gw-note', text);
+    node.dataset.kind = kind;
+    node.setAttribute('role', kind === 'duplicate' ? 'status' : 'alert');
+    this.root.appendChild(node);
+  }
+
+  /**
    * The session these forms belong to is gone (closed, or replaced by a fresh one).
    * @param {boolean} divider   say so with a line under what was drawn
    */
@@ -830,12 +843,53 @@ export function attach(client, root) {
   client.on('*', handle(null));
 
   view.restore();
-  client.onStatus((status) => {
-    if (status === 'expired') view.retire(true);
+  client.onStatus((status, detail) => {
+    const info = detail || {};
+    // Nothing the person sent may vanish without being shown.
+    if (info.lost && info.lost.length) view.note('lost', lostText(info.lost, status));
+    if (info.failed && info.failed.length) view.note('failed', failedText(info.failed));
+    if (info.warning) view.note('warning', info.warning);
+    if (info.duplicate) view.note('duplicate', 'This tab is a copy of another open tab, so it started a session of its own.');
+    if (info.again) return; // the same status told again, with news
+    if (status === 'expired' || info.duplicate) view.retire(true);
     if (status === 'closed') view.retire(false);
     if (status === 'connected' || status === 'expired') view.current(); // start this session's journal
   });
   return view;
+}
+
+/**
+ * "echo ×2, input.reply": the names of some events, each once with its count.
+ * @param {EventReport[]} events
+ * @returns {string}
+ */
+function eventNames(events) {
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  events.forEach((e) => counts.set(e.name, (counts.get(e.name) || 0) + 1));
+  return Array.from(counts, ([name, n]) => (n > 1 ? name + ' ×' + n : name)).join(', ');
+}
+
+/**
+ * @param {EventReport[]} lost
+ * @param {Status} status
+ * @returns {string}
+ */
+export function lostText(lost, status) {
+  const n = lost.length;
+  const when = status === 'closed' ? 'before the session ended' : 'before the reconnect';
+  return (n === 1 ? '1 action' : n + ' actions') + ' you took ' + when + (n === 1 ? ' was' : ' were') +
+    ' not delivered, or not confirmed: ' + eventNames(lost) + '.';
+}
+
+/**
+ * @param {EventReport[]} failed
+ * @returns {string}
+ */
+function failedText(failed) {
+  const codes = Array.from(new Set(failed.map((e) => e.code || 'error'))).join(', ');
+  return (failed.length === 1 ? '1 action' : failed.length + ' actions') + ' you took before the reload ' +
+    (failed.length === 1 ? 'was' : 'were') + ' refused (' + codes + '): ' + eventNames(failed) + '.';
 }
 
 // ---- connection status pill ---------------------------------------------------------

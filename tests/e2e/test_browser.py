@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -190,3 +191,104 @@ def test_echo_and_a_two_tab_chat(browser, server):
             context.close()
     for _, _, errors in tabs:
         assert errors == [], errors
+
+
+# Before any script of the page runs: sessionStorage as another tab had it, once (a reload
+# of the duplicate keeps what the duplicate itself stored since).
+COPY_STORAGE = """
+(() => {
+  const copied = %s;
+  try {
+    if (location.origin !== %s || sessionStorage.getItem('test:copied')) return;
+    for (const [key, value] of Object.entries(copied)) sessionStorage.setItem(key, value);
+    sessionStorage.setItem('test:copied', '1');
+  } catch (err) { /* about:blank */ }
+})();
+"""
+
+
+def watch_errors(page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def echo(page, text: str) -> object:
+    return page.evaluate("(text) => window.gatewayClient.send('echo', {text})", text)
+
+
+def test_a_duplicated_tab_gets_a_session_of_its_own(browser, server):
+    """A duplicated tab starts with a copy of the original's sessionStorage: it must open a
+    session of its own, the original keeps its session, and each gets its own answers."""
+    context = browser.new_context()
+    try:
+        first = context.new_page()
+        first_errors = watch_errors(first)
+        first.add_init_script(RECORDER)
+        log_in(first, server, "/app/echo")
+        first.wait_for_function("window.__statuses.includes('connected')", timeout=10_000)
+        assert echo(first, "from the first tab") == "from the first tab"
+        first.locator(".gw-output", has_text="from the first tab").wait_for(timeout=10_000)
+        session = first.evaluate("window.gatewayClient.sessionId")
+        stored = first.evaluate("Object.fromEntries(Object.entries(sessionStorage))")
+        assert json.loads(stored["gateway:echo"])["session"] == session
+
+        copy = context.new_page()  # the duplicate, while the first tab stays open
+        copy_errors = watch_errors(copy)
+        copy.add_init_script(COPY_STORAGE % (json.dumps(stored), json.dumps(server.url)))
+        copy.add_init_script(RECORDER)
+        copy.goto(f"{server.url}/app/echo")
+        copy.wait_for_function("window.__statuses.includes('connected')", timeout=10_000)
+        copied = copy.evaluate("window.gatewayClient.sessionId")
+        assert copied and copied != session
+        copy.locator(".gw-note[data-kind=duplicate]").wait_for(timeout=10_000)
+
+        # each tab is answered in its own session, with its own results
+        copy.fill("#echo-form input[name=text]", "from the copy")
+        copy.click("#echo-form button[type=submit]")
+        copy.locator("#echo-result", has_text="Server acknowledged: from the copy").wait_for(
+            timeout=10_000)
+        assert echo(first, "first again") == "first again"
+        first.locator(".gw-output", has_text="first again").wait_for(timeout=10_000)
+        assert copy.locator(".gw-output", has_text="first again").count() == 0
+        assert first.locator(".gw-output", has_text="from the copy").count() == 0
+        # the first tab kept its session: never kicked, closed or cut
+        assert first.evaluate("window.gatewayClient.sessionId") == session
+        statuses = set(first.evaluate("window.__statuses"))
+        assert not statuses & {"closed", "reconnecting", "expired", "resumed"}, statuses
+        assert first.locator("#gw-status").get_attribute("data-state") == "connected"
+
+        # a reload of either tab resumes its own session (no other tab claims it)
+        for page, own in ((copy, copied), (first, session)):
+            page.reload()
+            page.wait_for_function("window.__statuses.includes('resumed')", timeout=10_000)
+            assert page.evaluate("window.gatewayClient.sessionId") == own
+            assert "expired" not in page.evaluate("window.__statuses")
+        assert echo(copy, "copy after reload") == "copy after reload"
+        assert echo(first, "first after reload") == "first after reload"
+    finally:
+        context.close()
+    assert first_errors == [] and copy_errors == [], (first_errors, copy_errors)
+
+
+def test_events_a_reload_could_not_deliver_are_shown(page, server):
+    """Two events wait in storage when the tab reloads, and the session cannot be resumed
+    (its token is wrong): the fresh session's page says they were not delivered."""
+    log_in(page, server, "/app/echo")
+    page.wait_for_function("window.gatewayClient.status === 'connected'", timeout=10_000)
+    page.evaluate("""() => {
+      const client = window.gatewayClient;
+      client.close();  // offline: the events wait in storage
+      for (const text of ['one', 'two']) client.send('echo', {text}).catch(() => {});
+      const state = JSON.parse(sessionStorage.getItem(client.storageKey));
+      state.token = state.token.split('').reverse().join('');  // well formed, not its token
+      sessionStorage.setItem(client.storageKey, JSON.stringify(state));
+    }""")
+    page.reload()
+    note = page.locator(".gw-note[data-kind=lost]")
+    note.wait_for(timeout=10_000)
+    assert note.inner_text() == ("2 actions you took before the reconnect were not "
+                                 "delivered, or not confirmed: echo ×2.")
+    assert page.locator("#gw-status").get_attribute("data-state") == "expired"
+    assert page.evaluate("window.gatewayClient.pendingCount") == 0
+    assert echo(page, "after") == "after"
