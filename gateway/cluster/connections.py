@@ -31,6 +31,7 @@ from ..core.protocol import failed
 from ..core.protocol import parse_ack
 from ..core.protocol import parse_connect
 from ..core.protocol import parse_event
+from ..core.registry import LimitReached
 from ..core.registry import SessionRegistry
 from ..core.session import Runtime
 from ..core.session import Session
@@ -89,19 +90,16 @@ class Connections:
                 self._metrics.connections.labels("resumed").inc()
                 return resumed
             self._metrics.resume_failures.labels(reason).inc()
-        if len(self._registry) >= self.settings.MAX_SESSIONS:
-            raise self.refuse(TOO_MANY_SESSIONS, "This server is full; try again shortly.")
-        if self._registry.count_for_user(user.id) >= self.settings.MAX_SESSIONS_PER_USER:
-            raise self.refuse(
-                TOO_MANY_SESSIONS,
-                f"You already have {self.settings.MAX_SESSIONS_PER_USER} sessions open; "
-                "close one first.",
-            )
         session = Session(spec, user, transport=self._transport, runtime=self._runtime,
                           limits=self.limits, info=info, on_closed=self._closed,
                           on_topic=self._on_topic)
+        try:  # the limits are checked as the session is added, under one lock
+            first_here = self._registry.add(
+                session, sid, max_sessions=self.settings.MAX_SESSIONS,
+                max_per_user=self.settings.MAX_SESSIONS_PER_USER)
+        except LimitReached as exc:
+            raise self.refuse(TOO_MANY_SESSIONS, exc.message) from None
         self._metrics.connections.labels("new").inc()
-        first_here = self._registry.add(session, sid)
         try:
             session.attach(sid, reason=reason)
         except SessionClosed as exc:

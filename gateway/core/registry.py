@@ -7,11 +7,19 @@ from collections import Counter
 from collections import OrderedDict
 
 from .errors import CLOSED
+from .errors import TOO_MANY_SESSIONS
+from .errors import GatewayError
 from .session import Session
 from .session import SessionState
 
 #: Closed session ids remembered, so a late resume is told "expired", not "unknown".
 TOMBSTONES = 10_000
+
+
+class LimitReached(GatewayError):
+    """No room for another session (on this worker, or for this user)."""
+
+    code = TOO_MANY_SESSIONS
 
 
 class SessionRegistry:
@@ -34,9 +42,20 @@ class SessionRegistry:
         with self._lock:
             return len(self._by_id)
 
-    def add(self, session: Session, sid: str) -> bool:
-        """Index a new session; True when it is its user's first here (presence)."""
+    def add(self, session: Session, sid: str, *, max_sessions: int | None = None,
+            max_per_user: int | None = None) -> bool:
+        """Index a new session; True when it is its user's first here (presence).
+
+        Raises :class:`LimitReached` (and indexes nothing) when this worker already holds
+        ``max_sessions`` sessions, or the user ``max_per_user``: checked and added under one
+        lock, so two connections at once cannot both take the last place."""
         with self._lock:
+            if max_sessions is not None and len(self._by_id) >= max_sessions:
+                raise LimitReached("This server is full; try again shortly.")
+            held = len(self._by_user.get(session.user.id, ()))
+            if max_per_user is not None and held >= max_per_user:
+                raise LimitReached(f"You already have {max_per_user} sessions open; "
+                                   "close one first.")
             self._by_id[session.id] = session
             self._by_sid[sid] = session
             self._sid_of[session.id] = sid

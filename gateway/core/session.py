@@ -58,6 +58,10 @@ logger = logging.getLogger("gateway.session")
 
 REPLY_EVENTS = frozenset({"input.reply", "buttons.reply"})
 
+#: Set while this thread (or green thread) runs an ``@gateway.on`` handler: it is its
+#: connection's reader, which must not block (see :meth:`SessionDriver._refuse_to_block`).
+_in_handler = threading.local()
+
 
 class Transport(Protocol):
     """How a session reaches its connection (a Socket.IO sid)."""
@@ -482,9 +486,11 @@ class SessionDriver:
                 # bucket trickles back does not count: a flood keeps it empty.)
                 self._refused_in_a_row = 0
             self._batch_owner = threading.get_ident()
+            _in_handler.active = True
             try:
                 ack, consumed = self._dispatch(event)
             finally:
+                _in_handler.active = False
                 self._batch_owner = None
                 self.flush()  # the commands a handler sent go out before its ack
             if consumed:  # it ran (whatever its outcome): a resend is answered, not run
@@ -557,6 +563,16 @@ class SessionDriver:
         return ok(None)
 
     # -- waiting, for the app's blocking calls ----------------------------
+
+    @staticmethod
+    def _refuse_to_block(call: str, timeout: float | None) -> None:
+        """An event handler runs in its connection's reader (events are handled in order,
+        one at a time): a blocking call there would freeze the connection, and an ``ask``
+        would wait for a reply that reader can never read. Refused at once instead."""
+        if getattr(_in_handler, "active", False) and (timeout is None or timeout > 0):
+            raise RuntimeError(
+                f"session.{call}() blocks, and an @gateway.on handler must not: it runs in "
+                "its connection's reader. Block in the app's main function instead.")
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
         """Wait until ``ready()``; raise SessionClosed if the session closes first."""
@@ -642,6 +658,7 @@ class Session(SessionDriver):
 
     def receive(self, timeout: float | None = None) -> Event | None:
         """Next event for the app; None after ``timeout`` seconds; SessionClosed if closed."""
+        self._refuse_to_block("receive", timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:  # checked and taken under one hold: a close cannot come between
             while True:
@@ -664,6 +681,7 @@ class Session(SessionDriver):
     def ask(self, command: str, args: dict[str, Any] | None = None, /, *,
             timeout: float | None = None, **kwargs: Any) -> Any:
         """Send an ``input``/``buttons`` command and wait for the browser's reply value."""
+        self._refuse_to_block("ask", timeout)
         request = f"r{next(self._requests)}"
         waiter = _Waiter()
         with self._cond:
@@ -679,6 +697,7 @@ class Session(SessionDriver):
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``; wake early with SessionClosed if the session closes."""
+        self._refuse_to_block("sleep", seconds)
         self._wait(lambda: False, seconds)
 
     # -- topics and presence ----------------------------------------------

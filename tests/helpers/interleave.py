@@ -39,6 +39,11 @@ class _Preempting:
                 self.fired.set()
         return result
 
+    def disarm(self) -> bool:
+        """Never run the step from now on; True if it had run."""
+        fired, self._fired = self._fired, True
+        return fired
+
     def __getattr__(self, name: str) -> Any:  # wait, notify, notify_all, acquire, release
         return getattr(self._inner, name)
 

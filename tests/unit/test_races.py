@@ -95,8 +95,8 @@ def test_1_a_send_before_attach_reaches_the_client_as_seq_1():
     worker = Worker()
     add = worker.registry.add
 
-    def add_then_a_send_lands(session: Session, sid: str) -> bool:
-        first = add(session, sid)
+    def add_then_a_send_lands(session: Session, sid: str, **limits: Any) -> bool:
+        first = add(session, sid, **limits)
         session.enqueue("output", {"text": "early"})  # a send from elsewhere (Router)
         session.flush()
         return first
@@ -194,8 +194,8 @@ def test_6_a_logout_between_registration_and_attach_refuses_the_connection():
     add = worker.registry.add
     closed: list[Session] = []
 
-    def add_then_logout(session: Session, sid: str) -> bool:
-        first = add(session, sid)
+    def add_then_logout(session: Session, sid: str, **limits: Any) -> bool:
+        first = add(session, sid, **limits)
         worker.router.close(Target.of(user=1), "logged_out", "bye")
         closed.append(session)
         return first
@@ -386,3 +386,48 @@ def test_12_a_server_disconnect_handled_in_the_read_loop_does_not_wait_for_itsel
     sio.connected, sio.namespaces = True, {"/": "sid"}
     eio._trigger_event("message", "1", run_async=True)  # DISCONNECT for namespace "/"
     assert eio.state == "disconnected" and not sio.connected
+
+
+# Reasoned: session limits were check-then-act ---------------------------------------------
+
+@pytest.mark.parametrize("at_release", [1, 2, 3])
+def test_two_connections_at_once_cannot_both_take_a_users_last_place(at_release: int):
+    worker = Worker(MAX_SESSIONS_PER_USER=1)
+    other: list[Any] = []
+
+    def the_other_connects() -> None:
+        try:
+            worker.connections.connect("c2", ALICE, {"app": "t"})
+            other.append("accepted")
+        except Refused as exc:
+            other.append(exc.code)
+
+    # The other connection runs as this one lets go of the registry for the Nth time
+    # (before: once after reading the count of sessions, once after the user's).
+    releases = iter(range(1, 100))
+    hook = after_release(worker.registry, "_lock", the_other_connects,
+                         when=lambda: next(releases) == at_release)
+    try:
+        worker.connections.connect("c1", ALICE, {"app": "t"})
+        mine = "accepted"
+    except Refused as exc:
+        mine = exc.code
+    if not hook.disarm():
+        the_other_connects()  # no Nth release: the other comes after
+    assert sorted([mine, *other]) == ["accepted", "too_many_sessions"]
+    assert worker.registry.count_for_user("1") == 1
+
+
+# Reasoned: a blocking call inside an @gateway.on handler froze its connection's reader --
+
+def test_a_blocking_call_in_an_event_handler_is_refused_not_frozen():
+    def asks(session: Session, data: Any) -> Any:
+        return session.ask("input", label="Name?")  # its reply could never be read
+
+    session, _, _ = make(handlers={"asks": asks, "naps": lambda s, d: s.sleep(30),
+                                   "quick": lambda s, d: s.sleep(0) or "ok"})
+    session.attach("s")
+    for i, name in enumerate(("asks", "naps"), 1):
+        ack = session.handle(EventMessage(i, name, None))  # returns at once
+        assert ack["error"]["code"] == "internal_error"
+    assert session.handle(EventMessage(3, "quick", None)) == {"ok": True, "result": "ok"}
