@@ -368,3 +368,20 @@ def test_4b_a_duplicated_tab_behind_the_original_gets_a_session_of_its_own():
     assert welcome_b["session"] != original.id  # a session of its own
     assert not original.closed and original.sid == "tab-a"  # tab A keeps its session
     assert worker.transport.messages("tab-a", "close") == []
+
+
+# Found by the model of the protocol (tests/unit/test_model.py) ---------------------------
+
+def test_14_commands_sent_while_a_batch_is_flushed_go_out_max_batch_at_a_time():
+    session, transport, _ = make(runtime=ManualRuntime(), max_batch=2)
+    session.attach("s")
+    session.enqueue("output", {"n": 1})
+    # The second command fills the batch; another thread's send lands before it is flushed.
+    after_release(session, "_cond", lambda: session.enqueue("output", {"n": 3}),
+                  when=lambda: len(session._pending) == 2)
+    session.enqueue("output", {"n": 2})
+    session.flush()
+    batches = transport.messages("s", "commands")
+    assert [c["seq"] for batch in batches for c in batch] == [1, 2, 3]
+    assert all(len(batch) <= 2 for batch in batches), batches
+
