@@ -43,8 +43,9 @@ from .scheduler import TaskContext
 
 logger = logging.getLogger("gateway")
 
-#: ``fn(user, topic, present)``: this worker's presence changed (topic None: online).
-PresenceChanged = Callable[[SessionUser, "str | None", bool], None]
+#: ``fn(user, topic)``: this worker's presence of ``user`` in ``topic`` (None: online) may
+#: have changed; the registry says how it is now.
+PresenceChanged = Callable[[SessionUser, "str | None"], None]
 
 
 class Refused(GatewayError):
@@ -110,7 +111,7 @@ class Connections:
             code = SERVER_SHUTDOWN if exc.reason == SERVER_SHUTDOWN else UNAUTHORIZED
             raise self.refuse(code, f"The session was closed ({exc.reason}).") from None
         if first_here:
-            self._presence_changed(user, None, True)
+            self._presence_changed(user, None)
         logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
                     user.name, sid, f" (resume refused: {reason})" if reason else "")
         session.start(self._task_context)
@@ -123,7 +124,7 @@ class Connections:
 
     def _closed(self, session: Session) -> None:
         for topic in self._registry.remove(session):
-            self._presence_changed(session.user, topic, False)
+            self._presence_changed(session.user, topic)
         self._metrics.closes.labels(session.close_reason or CLOSED).inc()
         self._metrics.closed_commands += session.last_seq
 
@@ -212,4 +213,4 @@ class Connections:
             return
         changed = (self._registry.join if joined else self._registry.leave)(session, topic)
         if changed:
-            self._presence_changed(session.user, topic, joined)
+            self._presence_changed(session.user, topic)

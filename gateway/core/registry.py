@@ -121,6 +121,14 @@ class SessionRegistry:
             ids = self._by_user.get(user_id, ()) if user_id is not None else ()
             return [self._by_id[i] for i in ids if i in self._by_id]
 
+    def present(self, user_id: str, topic: str | None = None) -> bool:
+        """Whether the user has a session here (in ``topic``, unless None)."""
+        with self._lock:
+            if topic is None:
+                return user_id in self._by_user
+            users = self._topic_users.get(topic)
+            return users is not None and users[user_id] > 0
+
     def count_for_user(self, user_id: str) -> int:
         with self._lock:
             return len(self._by_user.get(user_id, ()))

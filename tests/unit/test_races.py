@@ -385,3 +385,43 @@ def test_14_commands_sent_while_a_batch_is_flushed_go_out_max_batch_at_a_time():
     assert [c["seq"] for batch in batches for c in batch] == [1, 2, 3]
     assert all(len(batch) <= 2 for batch in batches), batches
 
+
+def _hook_new_sessions(worker: Worker, hook: Any) -> None:
+    """Call ``hook(session)`` on each session as it is registered, before its attach."""
+    add = worker.registry.add
+
+    def add_then_hook(session: Session, sid: str) -> bool:
+        first = add(session, sid)
+        hook(session)
+        return first
+
+    worker.registry.add = add_then_hook  # type: ignore[method-assign]
+
+
+def test_15_a_session_closed_as_its_connect_completes_leaves_its_user_offline():
+    worker = Worker()
+    # The session is attached; a logout lands before the connection announces alice online.
+    _hook_new_sessions(worker, lambda session: after_release(
+        session, "_flush_lock",
+        lambda: worker.router.close(Target.of(user=1), "logged_out", "bye"),
+        when=lambda: session.sid is not None))
+    session = worker.connections.connect("c1", ALICE, {"app": "t"})
+    assert session.closed and len(worker.registry) == 0
+    assert not worker.presence.is_online("1")
+
+
+def test_15_a_session_opening_as_the_users_last_one_closes_leaves_the_user_online():
+    worker = Worker()
+    first = worker.connections.connect("c1", ALICE, {"app": "t"})
+    remove = worker.registry.remove
+    second: list[Session] = []
+
+    def remove_then_another_tab_connects(session: Session) -> list:
+        gone = remove(session)  # alice's last session here: gone, not yet announced
+        second.append(worker.connections.connect("c2", ALICE, {"app": "t"}))
+        return gone
+
+    worker.registry.remove = remove_then_another_tab_connects  # type: ignore[method-assign]
+    first.close("kicked")
+    assert not second[0].closed and worker.registry.for_user("1") == [second[0]]
+    assert worker.presence.is_online("1")
