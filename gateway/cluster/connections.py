@@ -156,8 +156,9 @@ class Connections:
             # it, and this one starts a session of its own.
             return None, REPLAY_OVERFLOW
         if not self._registry.rebind(session, old_sid, sid):
-            # Closed right after it resumed: the client was told (session, then close).
-            logger.info("session %s closed while resuming", session.id)
+            # Closed right after it resumed (the client was told: session, then close), or
+            # resumed again by another connection, which told this one it was kicked.
+            logger.info("session %s closed or resumed elsewhere while resuming", session.id)
         if old_sid is not None:
             # Still attached elsewhere: a reload racing its own disconnect, or a duplicated
             # tab (sessionStorage is copied). Tell the old connection, so a live duplicate

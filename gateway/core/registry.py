@@ -47,12 +47,18 @@ class SessionRegistry:
 
     def rebind(self, session: Session, old_sid: str | None, sid: str) -> bool:
         """``session`` now travels on connection ``sid`` (a resume). False, and nothing
-        indexed, if it was removed meanwhile (closed after the resume, before this)."""
+        indexed, if it was removed meanwhile (closed after the resume, before this), or
+        is no longer on ``sid`` (resumed again on another connection, whose own rebind
+        indexes it, or detached): ``old_sid`` is unindexed all the same."""
         with self._lock:
             if self._by_id.get(session.id) is not session:
                 return False
             if old_sid is not None and self._by_sid.get(old_sid) is session:
                 del self._by_sid[old_sid]
+                if self._sid_of.get(session.id) == old_sid:
+                    del self._sid_of[session.id]
+            if session.sid != sid:
+                return False
             self._by_sid[sid] = session
             self._sid_of[session.id] = sid
             return True

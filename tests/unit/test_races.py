@@ -425,3 +425,21 @@ def test_15_a_session_opening_as_the_users_last_one_closes_leaves_the_user_onlin
     first.close("kicked")
     assert not second[0].closed and worker.registry.for_user("1") == [second[0]]
     assert worker.presence.is_online("1")
+
+
+def test_16_two_resumes_racing_leave_the_session_indexed_under_the_last_one_only():
+    worker = Worker()
+    session = worker.connections.connect("c1", ALICE, {"app": "t"})
+    resume = {"session": session.id, "token": worker.welcome("c1")["token"], "last_seq": 0}
+    # Tab A reloads (c2): its resume has moved the session and not yet indexed c2 when
+    # tab B, a duplicate with the same storage, resumes it too (c3).
+    after_release(session, "_flush_lock",
+                  lambda: worker.connections.connect("c3", ALICE, {"app": "t", "resume": resume}),
+                  when=lambda: session.sid == "c2")
+    worker.connections.connect("c2", ALICE, {"app": "t", "resume": resume})
+    assert session.sid == "c3" and worker.registry.by_sid("c3") is session
+    assert worker.transport.messages("c2", "close")[0]["reason"] == "kicked"
+    assert worker.registry.by_sid("c2") is None  # told it was kicked: carries nothing
+    assert worker.registry.by_sid("c1") is None
+    session.close("kicked")
+    assert [worker.registry.by_sid(sid) for sid in ("c1", "c2", "c3")] == [None, None, None]
