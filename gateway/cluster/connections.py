@@ -44,8 +44,9 @@ from .scheduler import TaskContext
 
 logger = logging.getLogger("gateway")
 
-#: ``fn(user, topic, present)``: this worker's presence changed (topic None: online).
-PresenceChanged = Callable[[SessionUser, "str | None", bool], None]
+#: ``fn(user, topic)``: this worker's presence of ``user`` in ``topic`` (None: online) may
+#: have changed; the registry says how it is now.
+PresenceChanged = Callable[[SessionUser, "str | None"], None]
 
 
 class Refused(GatewayError):
@@ -108,7 +109,7 @@ class Connections:
             code = SERVER_SHUTDOWN if exc.reason == SERVER_SHUTDOWN else UNAUTHORIZED
             raise self.refuse(code, f"The session was closed ({exc.reason}).") from None
         if first_here:
-            self._presence_changed(user, None, True)
+            self._presence_changed(user, None)
         logger.info("session %s opened: app=%s user=%s sid=%s%s", session.id, spec.name,
                     user.name, sid, f" (resume refused: {reason})" if reason else "")
         session.start(self._task_context)
@@ -121,7 +122,7 @@ class Connections:
 
     def _closed(self, session: Session) -> None:
         for topic in self._registry.remove(session):
-            self._presence_changed(session.user, topic, False)
+            self._presence_changed(session.user, topic)
         self._metrics.closes.labels(session.close_reason or CLOSED).inc()
         self._metrics.closed_commands += session.last_seq
 
@@ -153,8 +154,9 @@ class Connections:
             # it, and this one starts a session of its own.
             return None, REPLAY_OVERFLOW
         if not self._registry.rebind(session, old_sid, sid):
-            # Closed right after it resumed: the client was told (session, then close).
-            logger.info("session %s closed while resuming", session.id)
+            # Closed right after it resumed (the client was told: session, then close), or
+            # resumed again by another connection, which told this one it was kicked.
+            logger.info("session %s closed or resumed elsewhere while resuming", session.id)
         if old_sid is not None:
             # Still attached elsewhere: a reload racing its own disconnect, or a duplicated
             # tab (sessionStorage is copied). Tell the old connection, so a live duplicate
@@ -210,4 +212,4 @@ class Connections:
             return
         changed = (self._registry.join if joined else self._registry.leave)(session, topic)
         if changed:
-            self._presence_changed(session.user, topic, joined)
+            self._presence_changed(session.user, topic)

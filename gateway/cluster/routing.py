@@ -4,6 +4,7 @@ the bus; what the bus brings, dispatched by message type; presence between worke
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ class Router:
         self._presence = presence
         self._metrics = metrics
         self.worker_id = bus.worker_id
+        self._presence_lock = threading.Lock()  # orders the announcements of presence
         # Extra consumers of sends (the SSE user streams): fn(target, name, args).
         self.send_hooks: list[Callable[[Target, str, dict[str, Any]], None]] = []
         self.close_hooks: list[Callable[[Target, str], None]] = []
@@ -179,9 +181,20 @@ class Router:
 
     # -- presence ------------------------------------------------------------
 
-    def presence_changed(self, user: SessionUser, topic: str | None, present: bool) -> None:
-        """This worker's presence changed: update the mirror and tell the other workers."""
-        update = self._presence.local_change(user.to_dict(), topic, present)
+    def presence_changed(self, user: SessionUser, topic: str | None) -> None:
+        """This worker's presence of ``user`` in ``topic`` (None: online) may have changed:
+        make the mirror say what the registry says now, and tell the other workers.
+
+        What the registry says, not what the caller saw: two changes racing (a user's last
+        session closing as a new one opens, a close landing as a connect completes) may
+        announce in either order, and each reads the registry again under one lock, so the
+        last leaves the mirror as the registry is. The bus is written outside that lock.
+        """
+        with self._presence_lock:
+            present = self._registry.present(user.id, topic)
+            if present == self._presence.announced(user.id, topic):
+                return
+            update = self._presence.local_change(user.to_dict(), topic, present)
         if self._bus.healthy:  # otherwise the next heartbeat's snapshot carries it
             try:
                 self._bus.publish(update)

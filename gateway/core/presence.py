@@ -99,6 +99,12 @@ class Presence:
         with self._lock:
             return (None, str(user_id)) in self._counts
 
+    def announced(self, user_id: str, topic: str | None = None) -> bool:
+        """Whether this worker's own presence has the user (in ``topic``; None: online)."""
+        with self._lock:
+            worker = self._workers.get(self.worker_id)
+            return worker is not None and (topic, str(user_id)) in worker.entries
+
     def workers(self) -> list[str]:
         with self._lock:
             return sorted(self._workers)

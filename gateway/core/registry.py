@@ -66,12 +66,18 @@ class SessionRegistry:
 
     def rebind(self, session: Session, old_sid: str | None, sid: str) -> bool:
         """``session`` now travels on connection ``sid`` (a resume). False, and nothing
-        indexed, if it was removed meanwhile (closed after the resume, before this)."""
+        indexed, if it was removed meanwhile (closed after the resume, before this), or
+        is no longer on ``sid`` (resumed again on another connection, whose own rebind
+        indexes it, or detached): ``old_sid`` is unindexed all the same."""
         with self._lock:
             if self._by_id.get(session.id) is not session:
                 return False
             if old_sid is not None and self._by_sid.get(old_sid) is session:
                 del self._by_sid[old_sid]
+                if self._sid_of.get(session.id) == old_sid:
+                    del self._sid_of[session.id]
+            if session.sid != sid:
+                return False
             self._by_sid[sid] = session
             self._sid_of[session.id] = sid
             return True
@@ -139,6 +145,14 @@ class SessionRegistry:
             user_id = self._user_ids.get(name)
             ids = self._by_user.get(user_id, ()) if user_id is not None else ()
             return [self._by_id[i] for i in ids if i in self._by_id]
+
+    def present(self, user_id: str, topic: str | None = None) -> bool:
+        """Whether the user has a session here (in ``topic``, unless None)."""
+        with self._lock:
+            if topic is None:
+                return user_id in self._by_user
+            users = self._topic_users.get(topic)
+            return users is not None and users[user_id] > 0
 
     def count_for_user(self, user_id: str) -> int:
         with self._lock:

@@ -366,8 +366,7 @@ class SessionDriver:
                 self._inbox = None
                 self._cond.notify_all()
             if sid is not None:
-                if pending:
-                    self._transport.emit(sid, "commands", pending)
+                self._emit_batches(sid, pending)
                 self._transport.emit(sid, "close", {"reason": reason, "message": message})
         # Out of every index first, so nothing finds a closed session while the
         # connection is dropped and the app's callbacks (which may take a while) run.
@@ -435,14 +434,16 @@ class SessionDriver:
         return seq
 
     def flush(self) -> None:
-        """Emit the commands waiting for the connection, as one ``commands`` message."""
+        """Emit the commands waiting for the connection, in ``commands`` messages of at
+        most ``max_batch`` (more than that may be waiting: sends of other threads can land
+        between the one that filled a batch and its flush)."""
         with self._flush_lock:
             with self._cond:
                 batch, self._pending = self._pending, []
                 self._flush_scheduled = False
                 sid = self.sid
-            if batch and sid is not None:
-                self._transport.emit(sid, "commands", batch)
+            if sid is not None:
+                self._emit_batches(sid, batch)
 
     def acknowledge(self, seq: int) -> None:
         """The client applied every command up to ``seq``."""

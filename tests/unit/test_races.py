@@ -431,3 +431,77 @@ def test_a_blocking_call_in_an_event_handler_is_refused_not_frozen():
         ack = session.handle(EventMessage(i, name, None))  # returns at once
         assert ack["error"]["code"] == "internal_error"
     assert session.handle(EventMessage(3, "quick", None)) == {"ok": True, "result": "ok"}
+
+# Found by the model of the protocol (tests/unit/test_model.py) ---------------------------
+
+def test_14_commands_sent_while_a_batch_is_flushed_go_out_max_batch_at_a_time():
+    session, transport, _ = make(runtime=ManualRuntime(), max_batch=2)
+    session.attach("s")
+    session.enqueue("output", {"n": 1})
+    # The second command fills the batch; another thread's send lands before it is flushed.
+    after_release(session, "_cond", lambda: session.enqueue("output", {"n": 3}),
+                  when=lambda: len(session._pending) == 2)
+    session.enqueue("output", {"n": 2})
+    session.flush()
+    batches = transport.messages("s", "commands")
+    assert [c["seq"] for batch in batches for c in batch] == [1, 2, 3]
+    assert all(len(batch) <= 2 for batch in batches), batches
+
+
+def _hook_new_sessions(worker: Worker, hook: Any) -> None:
+    """Call ``hook(session)`` on each session as it is registered, before its attach."""
+    add = worker.registry.add
+
+    def add_then_hook(session: Session, sid: str, **limits: Any) -> bool:
+        first = add(session, sid, **limits)
+        hook(session)
+        return first
+
+    worker.registry.add = add_then_hook  # type: ignore[method-assign]
+
+
+def test_15_a_session_closed_as_its_connect_completes_leaves_its_user_offline():
+    worker = Worker()
+    # The session is attached; a logout lands before the connection announces alice online.
+    _hook_new_sessions(worker, lambda session: after_release(
+        session, "_flush_lock",
+        lambda: worker.router.close(Target.of(user=1), "logged_out", "bye"),
+        when=lambda: session.sid is not None))
+    session = worker.connections.connect("c1", ALICE, {"app": "t"})
+    assert session.closed and len(worker.registry) == 0
+    assert not worker.presence.is_online("1")
+
+
+def test_15_a_session_opening_as_the_users_last_one_closes_leaves_the_user_online():
+    worker = Worker()
+    first = worker.connections.connect("c1", ALICE, {"app": "t"})
+    remove = worker.registry.remove
+    second: list[Session] = []
+
+    def remove_then_another_tab_connects(session: Session) -> list:
+        gone = remove(session)  # alice's last session here: gone, not yet announced
+        second.append(worker.connections.connect("c2", ALICE, {"app": "t"}))
+        return gone
+
+    worker.registry.remove = remove_then_another_tab_connects  # type: ignore[method-assign]
+    first.close("kicked")
+    assert not second[0].closed and worker.registry.for_user("1") == [second[0]]
+    assert worker.presence.is_online("1")
+
+
+def test_16_two_resumes_racing_leave_the_session_indexed_under_the_last_one_only():
+    worker = Worker()
+    session = worker.connections.connect("c1", ALICE, {"app": "t"})
+    resume = {"session": session.id, "token": worker.welcome("c1")["token"], "last_seq": 0}
+    # Tab A reloads (c2): its resume has moved the session and not yet indexed c2 when
+    # tab B, a duplicate with the same storage, resumes it too (c3).
+    after_release(session, "_flush_lock",
+                  lambda: worker.connections.connect("c3", ALICE, {"app": "t", "resume": resume}),
+                  when=lambda: session.sid == "c2")
+    worker.connections.connect("c2", ALICE, {"app": "t", "resume": resume})
+    assert session.sid == "c3" and worker.registry.by_sid("c3") is session
+    assert worker.transport.messages("c2", "close")[0]["reason"] == "kicked"
+    assert worker.registry.by_sid("c2") is None  # told it was kicked: carries nothing
+    assert worker.registry.by_sid("c1") is None
+    session.close("kicked")
+    assert [worker.registry.by_sid(sid) for sid in ("c1", "c2", "c3")] == [None, None, None]

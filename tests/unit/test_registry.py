@@ -93,7 +93,8 @@ def test_detach_and_rebind_move_the_sid():
     assert a.detach("s1")
     assert registry.by_sid("s1") is None and registry.get(a.id) is a
     assert registry.counts() == {"attached": 0, "detached": 1}
-    registry.rebind(a, None, "s9")
+    a.resume("s9", a._token, 0)  # a resume moves the session, then the registry follows
+    assert registry.rebind(a, None, "s9")
     assert registry.by_sid("s9") is a
     a.close()
     assert registry.by_sid("s9") is None
