@@ -76,7 +76,7 @@ class Worker:
         self.catalog = AppCatalog()
         self.catalog.register("t", lambda session: None, keep_open=True)
         self.presence = Presence("local")
-        self.metrics = GatewayMetrics(self)  # type: ignore[arg-type]  # read at scrape only
+        self.metrics = GatewayMetrics(self)  # read at scrape only
         self.bus = RecordingBus()
         self.router = Router(self.registry, self.bus, self.presence, self.metrics)
         self.connections = Connections(
@@ -86,7 +86,7 @@ class Worker:
 
     def welcome(self, sid: str) -> dict[str, Any]:
         (message,) = self.transport.messages(sid, "session")
-        return message  # type: ignore[no-any-return]
+        return message
 
 
 # 1. A send between registry.add and session.attach --------------------------------------
@@ -101,7 +101,7 @@ def test_1_a_send_before_attach_reaches_the_client_as_seq_1():
         session.flush()
         return first
 
-    worker.registry.add = add_then_a_send_lands  # type: ignore[method-assign]
+    worker.registry.add = add_then_a_send_lands
     session = worker.connections.connect("c1", ALICE, {"app": "t"})
     session.send("output", text="later")
     session.flush()
@@ -121,7 +121,7 @@ def test_2_logout_with_the_bus_down_closes_this_workers_sessions_and_succeeds(ap
     def down(message: Any) -> None:
         raise BusUnavailable("The message queue is unreachable.")
 
-    hub.bus.publish = down  # type: ignore[method-assign]
+    hub.bus.publish = down
     response = client.post("/logout")
     assert response.status_code == 302
     assert messages.named("close") == [{"reason": "logged_out", "message": "You logged out."}]
@@ -200,7 +200,7 @@ def test_6_a_logout_between_registration_and_attach_refuses_the_connection():
         closed.append(session)
         return first
 
-    worker.registry.add = add_then_logout  # type: ignore[method-assign]
+    worker.registry.add = add_then_logout
     with pytest.raises(Refused) as refused:
         worker.connections.connect("c1", ALICE, {"app": "t"})
     assert refused.value.code == "unauthorized"
@@ -271,7 +271,7 @@ def test_11_a_snapshot_taken_during_a_change_never_undoes_it_elsewhere():
         session.close("logged_out")  # her last session: offline, v2
         return here
 
-    worker.registry.presence = entries_then_alice_leaves  # type: ignore[method-assign]
+    worker.registry.presence = entries_then_alice_leaves
     snapshot = worker.router.presence_snapshot()
     updates = [m for m in worker.bus.published if isinstance(m, PresenceUpdate)]
     assert [(u.version, u.present) for u in updates] == [(1, True), (2, False)]
@@ -457,7 +457,7 @@ def _hook_new_sessions(worker: Worker, hook: Any) -> None:
         hook(session)
         return first
 
-    worker.registry.add = add_then_hook  # type: ignore[method-assign]
+    worker.registry.add = add_then_hook
 
 
 def test_15_a_session_closed_as_its_connect_completes_leaves_its_user_offline():
@@ -483,7 +483,7 @@ def test_15_a_session_opening_as_the_users_last_one_closes_leaves_the_user_onlin
         second.append(worker.connections.connect("c2", ALICE, {"app": "t"}))
         return gone
 
-    worker.registry.remove = remove_then_another_tab_connects  # type: ignore[method-assign]
+    worker.registry.remove = remove_then_another_tab_connects
     first.close("kicked")
     assert not second[0].closed and worker.registry.for_user("1") == [second[0]]
     assert worker.presence.is_online("1")
