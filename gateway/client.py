@@ -23,6 +23,7 @@ import engineio
 import socketio
 
 from .client_state import ClientState
+from .client_state import KeepsBooks
 from .core.errors import SESSION_CLOSED
 from .core.errors import UNAUTHORIZED
 
@@ -91,7 +92,7 @@ class _Pending:
     ack: Any = None
 
 
-class GatewayClient:
+class GatewayClient(KeepsBooks):
     """One tab's worth of protocol v1 over python-socketio, with resume."""
 
     def __init__(self, url: str, app: str, *, cookie: str | None = None,
@@ -145,22 +146,8 @@ class GatewayClient:
         return sio
 
     @property
-    def session_id(self) -> str | None:
-        return self.state.session_id
-
-    @property
     def _token(self) -> str | None:
         return self.state.token
-
-    @property
-    def last_seq(self) -> int:
-        """Every command up to here was applied, once, in order."""
-        return self.state.last_seq
-
-    @property
-    def duplicates(self) -> int:
-        """Commands received again and dropped."""
-        return self.state.duplicates
 
     # -- connection ------------------------------------------------------
 

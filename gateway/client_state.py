@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ClientState"]
+__all__ = ["ClientState", "KeepsBooks"]
 
 Command = dict[str, Any]
 
@@ -139,3 +139,36 @@ class ClientState:
         """Whether another event may be sent now: fewer than ``event_memory`` await
         their ack."""
         return self.event_memory is None or len(self._pending) < self.event_memory
+
+
+class KeepsBooks:
+    """A client whose ``state`` is its :class:`ClientState`: the books' figures, read
+    (and, for tests that pose as a client, set) through it."""
+
+    state: ClientState
+
+    @property
+    def session_id(self) -> str | None:
+        return self.state.session_id
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self.state.session_id = value
+
+    @property
+    def token(self) -> str | None:
+        return self.state.token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self.state.token = value
+
+    @property
+    def last_seq(self) -> int:
+        """Every command up to here was applied, once, in order."""
+        return self.state.last_seq
+
+    @property
+    def duplicates(self) -> int:
+        """Commands received again and dropped."""
+        return self.state.duplicates

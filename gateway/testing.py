@@ -20,12 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from .client_state import ClientState
+from .client_state import KeepsBooks
 from .web.extension import socketio
 
 __all__ = ["SessionTestClient"]
 
 
-class SessionTestClient:
+class SessionTestClient(KeepsBooks):
     """One browser tab: connects with the login cookie of ``flask_client``."""
 
     def __init__(self, app: Flask, flask_client: FlaskClient, app_name: str,
@@ -39,30 +40,6 @@ class SessionTestClient:
         self.connect_error: Any = None
         if connect:
             self.connect()
-
-    @property
-    def session_id(self) -> str | None:
-        return self.state.session_id
-
-    @session_id.setter
-    def session_id(self, value: str | None) -> None:
-        self.state.session_id = value
-
-    @property
-    def token(self) -> str | None:
-        return self.state.token
-
-    @token.setter
-    def token(self, value: str | None) -> None:
-        self.state.token = value
-
-    @property
-    def last_seq(self) -> int:
-        return self.state.last_seq
-
-    @property
-    def duplicates(self) -> int:
-        return self.state.duplicates
 
     @property
     def connected(self) -> bool:
